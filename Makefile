@@ -1,0 +1,32 @@
+# One entry point for people and CI.  Every target installs what it needs.
+#   make run    the standalone hub, on 127.0.0.1:8080
+#   make test   lint, type check and the whole test suite (installs the test bed)
+#   make lint   ruff (lint + format check) and mypy --strict
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test lint format testbed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[dev]'
+	touch $@
+
+run: $(VENV)/.installed
+	$(BIN)/python -m hub_proxy
+
+testbed: $(VENV)/.installed
+	$(BIN)/python -m tests.testbed.install
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(VENV)/.installed
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test: testbed lint
+	$(BIN)/pytest
