@@ -2,11 +2,12 @@
 #   make run    the standalone hub, on 127.0.0.1:8080
 #   make test   lint, type check and the whole test suite (installs the test bed)
 #   make lint   ruff (lint + format check) and mypy --strict
+#   make crds   regenerate crds/*.yaml from the API models
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint format testbed
+.PHONY: run test lint format testbed crds
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,3 +31,6 @@ format: $(VENV)/.installed
 
 test: testbed lint
 	$(BIN)/pytest
+
+crds: $(VENV)/.installed
+	$(BIN)/python -m mcphub_api.crd
