@@ -14,6 +14,7 @@ problem of every document is reported at once.
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -117,15 +118,18 @@ def _rule_errors(schema: Schema, value: Any, path: str) -> Iterator[FieldError]:
 
 
 def _duplicate_keys(schema: Schema, items: list[Any], path: str) -> Iterator[FieldError]:
+    """Refuse repeated keys in a list-type map, in the API server's words."""
     if schema.get("x-kubernetes-list-type") != "map":
         return
     keys = schema["x-kubernetes-list-map-keys"]
     seen: set[tuple[Any, ...]] = set()
-    for index, item in enumerate(items):
+    for item in items:
         key = tuple(item.get(name) for name in keys)
         if key in seen:
-            shown = ", ".join(f"{name}={value!r}" for name, value in zip(keys, key, strict=True))
-            yield FieldError(f"{path}[{index}]".lstrip("."), f"Duplicate value: {shown}")
+            shown = ",".join(
+                f"{name}={json.dumps(value)}" for name, value in zip(keys, key, strict=True)
+            )
+            yield FieldError(path.lstrip("."), f"duplicate entries for key [{shown}]")
         seen.add(key)
 
 

@@ -127,7 +127,8 @@ INVALID: tuple[Invalid, ...] = (
     Invalid(
         "duplicate-tool-override",
         _server({"container": CONTAINER, "tools": {"overrides": [{"name": "a"}, {"name": "a"}]}}),
-        "spec.tools.overrides[1]",
+        "spec.tools.overrides",
+        'duplicate entries for key [name="a"]',
     ),
     Invalid(
         "duplicate-tool-alias",
@@ -224,7 +225,8 @@ INVALID: tuple[Invalid, ...] = (
     Invalid(
         "duplicate-member",
         _group({"servers": [{"name": "time"}, {"name": "time"}]}),
-        "spec.servers[1]",
+        "spec.servers",
+        'duplicate entries for key [name="time"]',
     ),
     Invalid(
         "top-k-zero",

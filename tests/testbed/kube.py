@@ -245,6 +245,9 @@ def _start_apiserver(
             f"--etcd-servers={etcd_url}",
             "--bind-address=127.0.0.1",
             "--advertise-address=127.0.0.1",
+            # The `kubernetes` Service endpoints may not point at loopback, and
+            # nothing in the test bed routes to it anyway.
+            "--endpoint-reconciler-type=none",
             f"--secure-port={port}",
             f"--tls-cert-file={creds.serving_cert}",
             f"--tls-private-key-file={creds.serving_key}",
