@@ -8,12 +8,17 @@ what is missing and how to get it.
 
 from __future__ import annotations
 
+import sys
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.testbed.kube import ControlPlane, running_control_plane
+from tests.testbed.paths import REPO_ROOT
 from tests.testbed.postgres import Postgres, running_postgres
+from tests.testbed.processes import ManagedProcess, free_port, port_is_open
 
 
 @pytest.fixture(scope="session")
@@ -26,3 +31,56 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlP
 def postgres() -> Iterator[Postgres]:
     with running_postgres() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def crds_installed(control_plane: ControlPlane) -> ControlPlane:
+    """The control plane with the project's CRDs applied and Established."""
+    control_plane.kubectl("apply", "--server-side", "-k", str(REPO_ROOT / "crds"))
+    for plural in ("mcpservers", "mcpgroups", "accesspolicies"):
+        control_plane.kubectl(
+            "wait", "--for=condition=Established", "--timeout=60s", f"crd/{plural}.mcphub.dev"
+        )
+    return control_plane
+
+
+@pytest.fixture
+def namespace(crds_installed: ControlPlane) -> Iterator[str]:
+    """A fresh namespace per test, so tests sharing one control plane never collide."""
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    crds_installed.kubectl("create", "namespace", name)
+    yield name
+    crds_installed.kubectl("delete", "namespace", name, "--wait=false")
+
+
+OPERATOR_VERIFY_INTERVAL = 2.0
+
+
+def start_operator(plane: ControlPlane, log_dir: Path, *extra: str) -> ManagedProcess:
+    """The operator as a real process, as its container runs it, until its liveness answers."""
+    port = free_port()
+    operator = ManagedProcess(
+        "operator",
+        [
+            sys.executable,
+            "-m",
+            "mcphub_operator",
+            f"--verify-interval={OPERATOR_VERIFY_INTERVAL}",
+            "--verify-timeout=3",
+            f"--liveness=http://127.0.0.1:{port}/healthz",
+            *extra,
+        ],
+        env={"KUBECONFIG": str(plane.kubeconfig)},
+        log_dir=log_dir,
+    )
+    operator.wait_until(lambda: port_is_open(port), timeout=60, what="liveness endpoint open")
+    return operator
+
+
+@pytest.fixture(scope="session")
+def operator(
+    crds_installed: ControlPlane, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ManagedProcess]:
+    process = start_operator(crds_installed, tmp_path_factory.mktemp("operator"))
+    yield process
+    process.stop()

@@ -262,6 +262,12 @@ class MCPServerSpec(APIModel):
             "behind a bridge; a remote server must use streamable-http or sse",
             field_path=".transport",
         ),
+        cel(
+            "self.transport != 'stdio' || !has(self.container) || has(self.container.command)",
+            "transport stdio needs spec.container.command, the server's entrypoint: the bridge "
+            "starts it through named pipes and cannot read it from the image",
+            field_path=".container.command",
+        ),
     )
 
     transport: Transport = "streamable-http"

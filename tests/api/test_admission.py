@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,24 +17,6 @@ from tests.testbed.paths import REPO_ROOT
 
 SAMPLES = REPO_ROOT / "manifests" / "samples"
 SAMPLE_FILES = sorted(p for p in SAMPLES.glob("*.yaml") if p.name != "kustomization.yaml")
-
-
-@pytest.fixture(scope="module")
-def crds_installed(control_plane: ControlPlane) -> ControlPlane:
-    control_plane.kubectl("apply", "--server-side", "-k", str(REPO_ROOT / "crds"))
-    for plural in ("mcpservers", "mcpgroups", "accesspolicies"):
-        control_plane.kubectl(
-            "wait", "--for=condition=Established", "--timeout=60s", f"crd/{plural}.mcphub.dev"
-        )
-    return control_plane
-
-
-@pytest.fixture
-def namespace(crds_installed: ControlPlane) -> Iterator[str]:
-    name = f"api-{uuid.uuid4().hex[:8]}"
-    crds_installed.kubectl("create", "namespace", name)
-    yield name
-    crds_installed.kubectl("delete", "namespace", name, "--wait=false")
 
 
 def contains(stored: Any, applied: Any) -> bool:

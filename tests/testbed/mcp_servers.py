@@ -69,9 +69,9 @@ def _answers_http(url: str) -> bool:
 
 
 @contextmanager
-def running_everything_http(log_dir: Path) -> Iterator[str]:
+def running_everything_http(log_dir: Path, port: int | None = None) -> Iterator[str]:
     """Serve server-everything over streamable HTTP; yield its MCP endpoint URL."""
-    port = free_port()
+    port = port or free_port()
     server = ManagedProcess(
         "server-everything-http",
         [node22(), everything_entry(), "streamableHttp"],

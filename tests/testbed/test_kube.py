@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -15,6 +14,7 @@ from kubernetes.client.rest import ApiException
 from tests.testbed.errors import TestbedError
 from tests.testbed.kube import ControlPlane
 from tests.testbed.kube_build import KUBERNETES_VERSION
+from tests.testbed.waiting import eventually
 
 GROUP = "testbed.mcphub.dev"
 SPEC_DESCRIPTION = "What the widget should look like; a test bed fixture."
@@ -48,14 +48,6 @@ WIDGET_CRD: dict[str, Any] = {
         ],
     },
 }
-
-
-def eventually(check: Callable[[], bool], *, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.2)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,29 @@
+"""Run the operator: ``python -m mcphub_operator`` (see ``--help``)."""
+
+from __future__ import annotations
+
+import logging
+
+import kopf
+
+from mcphub_operator import config, handlers
+
+
+def main(argv: list[str] | None = None) -> None:
+    settings = config.parse(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    registry = kopf.OperatorRegistry()
+    handlers.register(registry, settings)
+    kopf.run(
+        registry=registry,
+        standalone=settings.peering is None,
+        peering_name=settings.peering,
+        clusterwide=not settings.namespaces,
+        namespaces=settings.namespaces,
+        liveness_endpoint=settings.liveness_endpoint,
+        memo=handlers.Memo(config=settings),
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""Resolve an ``MCPGroup``'s members from the servers that exist right now.
+
+Members are the union of the names in ``spec.servers`` and the MCPServers
+whose labels match ``spec.selector``.  A named member that does not exist is
+reported, not fatal: GitOps tools apply objects in any order, and the group
+becomes Ready on its own once the server appears.  The resolution is a pure
+function of the group and a snapshot of the namespace's servers, which the
+handlers keep in a kopf index, so following a label change costs no API call.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from mcphub_api import MCPGroup
+from mcphub_api.meta import LabelSelector
+from mcphub_api.toolpolicy import passes
+
+from mcphub_operator.core.conditions import Observed, Transition, merge
+
+
+@dataclass(frozen=True)
+class ServerSnapshot:
+    """What a group needs to know about one MCPServer."""
+
+    name: str
+    labels: Mapping[str, str]
+    tools: tuple[str, ...]
+
+
+def selects(selector: LabelSelector, labels: Mapping[str, str]) -> bool:
+    """``metav1.LabelSelector`` semantics: every requirement must hold."""
+    for key, wanted in (selector.match_labels or {}).items():
+        if labels.get(key) != wanted:
+            return False
+    for requirement in selector.match_expressions or []:
+        present = requirement.key in labels
+        value = labels.get(requirement.key)
+        holds = {
+            "In": present and value in requirement.values,
+            "NotIn": not present or value not in requirement.values,
+            "Exists": present,
+            "DoesNotExist": not present,
+        }[requirement.operator]
+        if not holds:
+            return False
+    return True
+
+
+def endpoint(group: MCPGroup) -> str:
+    return f"/mcp/{group.metadata.namespace}/{group.metadata.name}"
+
+
+def resolve(
+    group: MCPGroup,
+    servers: Sequence[ServerSnapshot],
+    previous_status: Mapping[str, Any] | None,
+    now: datetime.datetime,
+) -> tuple[dict[str, Any], list[Transition]]:
+    by_name = {server.name: server for server in servers}
+    filters = {member.name: member.tools for member in group.spec.servers or []}
+    missing = sorted(name for name in filters if name not in by_name)
+    members = {name for name in filters if name in by_name}
+    if group.spec.selector is not None:
+        members |= {s.name for s in servers if selects(group.spec.selector, s.labels)}
+    tool_count = sum(
+        1 for name in members for tool in by_name[name].tools if passes(tool, filters.get(name))
+    )
+    if missing:
+        names = ", ".join(repr(name) for name in missing)
+        message = (
+            f"MCPServer {names} named in spec.servers does not exist in {group.metadata.namespace}"
+        )
+        observed = [
+            Observed("MembersResolved", "False", "MemberNotFound", message),
+            Observed("Ready", "False", "MemberNotFound", message),
+        ]
+    else:
+        message = f"{len(members)} member servers, {tool_count} tools"
+        observed = [
+            Observed("MembersResolved", "True", "AllMembersFound", message),
+            Observed("Ready", "True", "MembersResolved", message),
+        ]
+    conditions, transitions = merge(
+        (previous_status or {}).get("conditions"),
+        observed,
+        generation=group.metadata.generation,
+        now=now,
+    )
+    status = {
+        "observedGeneration": group.metadata.generation,
+        "conditions": conditions,
+        "servers": sorted(members),
+        "serverCount": len(members),
+        "toolCount": tool_count,
+        "endpoint": endpoint(group),
+    }
+    return status, transitions

@@ -1,0 +1,268 @@
+"""kopf wiring: which events trigger which reconcile pass.  No decisions here.
+
+Every trigger funnels into one level-based pass per object (``core``), so
+the operator's behaviour does not depend on which event arrived first, nor on
+how many:
+
+* an ``MCPServer`` is reconciled when it appears, when its spec or labels
+  change, on a timer (re-verification), and when one of its Deployment or
+  Service changes or disappears (drift repair);
+* ``MCPGroup`` and ``AccessPolicy`` objects are resolved when they change and
+  whenever a server or group of their namespace changes, from kopf indexes
+  rather than API reads;
+* a per-object lock keeps two triggers of the same object from racing.
+
+Status is written only when it changed (timestamps aside), and every
+condition transition becomes a Kubernetes Event on the object.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+from collections.abc import Coroutine, Iterable, Mapping
+from typing import Any, TypeVar, cast
+
+import kopf
+import pydantic
+from mcphub_api import GROUP, VERSION, AccessPolicy, MCPGroup, MCPServer
+
+from mcphub_operator.config import OperatorConfig
+from mcphub_operator.core import groups, policies, servers, workloads
+from mcphub_operator.core.conditions import Transition, without_times
+from mcphub_operator.core.verification import verify
+from mcphub_operator.kube import KubeClient, resource_path
+
+_Model = TypeVar("_Model", bound=pydantic.BaseModel)
+_GOOD = {"Ready": "True", "Available": "True", "Verified": "True", "Degraded": "False"}
+_OWNED_LABELS = {"app.kubernetes.io/managed-by": workloads.FIELD_MANAGER}
+
+
+class Memo(kopf.Memo):
+    """Operator-wide state, shared by every handler (kopf hands out shallow copies)."""
+
+    config: OperatorConfig
+    kube: KubeClient
+    locks: dict[tuple[str, str, str], asyncio.Lock]
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+def _lock(memo: Memo, kind: str, namespace: str, name: str) -> asyncio.Lock:
+    return memo.locks.setdefault((kind, namespace, name), asyncio.Lock())
+
+
+def _post_events(raw: Mapping[str, Any], transitions: Iterable[Transition]) -> None:
+    body = raw if isinstance(raw, kopf.Body) else kopf.Body(cast(kopf.RawBody, dict(raw)))
+    for transition in transitions:
+        condition = transition.new
+        good = _GOOD.get(transition.type, "True") == condition.status
+        kopf.event(
+            body,
+            type="Normal" if good else "Warning",
+            reason=condition.reason,
+            message=f"{transition.type}={condition.status}: {condition.message}"[:1024],
+        )
+
+
+async def _write_status(
+    memo: Memo, body: Mapping[str, Any], plural: str, status: dict[str, Any]
+) -> None:
+    current = dict(body.get("status") or {})
+    unchanged = without_times(current.get("conditions")) == without_times(
+        status.get("conditions")
+    ) and {k: v for k, v in current.items() if k != "conditions"} == {
+        k: v for k, v in status.items() if k != "conditions"
+    }
+    if unchanged:
+        return
+    metadata = body["metadata"]
+    path = resource_path(f"{GROUP}/{VERSION}", plural, metadata["namespace"], metadata["name"])
+    await memo.kube.patch_status(path, status)
+
+
+def _parse(model: type[_Model], body: Mapping[str, Any]) -> _Model:
+    try:
+        return model.model_validate(dict(body))
+    except pydantic.ValidationError as exc:
+        # Admission refuses such objects; one can only come from an older CRD.
+        raise kopf.PermanentError(
+            f"object does not match the {model.__name__} schema: {exc}"
+        ) from exc
+
+
+async def reconcile_server(body: Mapping[str, Any], memo: Memo) -> None:
+    server = _parse(MCPServer, body)
+    metadata = server.metadata
+    async with _lock(memo, "MCPServer", metadata.namespace, metadata.name):
+        fresh = await memo.kube.get(
+            resource_path(f"{GROUP}/{VERSION}", "mcpservers", metadata.namespace, metadata.name)
+        )
+        if fresh is None:
+            return  # deleted meanwhile; garbage collection removes what it owned
+        server = _parse(MCPServer, fresh)
+        outcome = await servers.reconcile(
+            server,
+            fresh.get("status"),
+            cluster=memo.kube,
+            verifier=verify,
+            settings=servers.Settings(
+                bridge_image=memo.config.bridge_image, verify_timeout=memo.config.verify_timeout
+            ),
+            now=_now,
+        )
+        await _write_status(memo, fresh, "mcpservers", outcome.status)
+        _post_events(fresh, outcome.transitions)
+
+
+def _snapshot(body: Mapping[str, Any]) -> groups.ServerSnapshot:
+    status = body.get("status") or {}
+    return groups.ServerSnapshot(
+        name=body["metadata"]["name"],
+        labels=dict(body["metadata"].get("labels") or {}),
+        tools=tuple(tool["name"] for tool in status.get("tools") or []),
+    )
+
+
+async def reconcile_group(body: Mapping[str, Any], memo: Memo, snapshots: Iterable[Any]) -> None:
+    group = _parse(MCPGroup, body)
+    async with _lock(memo, "MCPGroup", group.metadata.namespace, group.metadata.name):
+        status, transitions = groups.resolve(group, list(snapshots), body.get("status"), _now())
+        await _write_status(memo, body, "mcpgroups", status)
+        _post_events(body, transitions)
+
+
+async def reconcile_policy(
+    body: Mapping[str, Any], memo: Memo, server_names: Iterable[str], group_names: Iterable[str]
+) -> None:
+    policy = _parse(AccessPolicy, body)
+    async with _lock(memo, "AccessPolicy", policy.metadata.namespace, policy.metadata.name):
+        status, transitions = policies.resolve(
+            policy, set(server_names), set(group_names), body.get("status"), _now()
+        )
+        await _write_status(memo, body, "accesspolicies", status)
+        _post_events(body, transitions)
+
+
+def _in(indexes: Mapping[str, Any], name: str, key: Any) -> list[Any]:
+    """The values under ``key`` of the kopf index ``name`` (kopf passes indexes as kwargs)."""
+    index: kopf.Index[Any, Any] = indexes[name]
+    return list(index.get(key, []))
+
+
+def register(registry: kopf.OperatorRegistry, config: OperatorConfig) -> None:
+    """Register every handler on ``registry`` with the intervals of ``config``."""
+    servers_resource = (GROUP, VERSION, "mcpservers")
+    groups_resource = (GROUP, VERSION, "mcpgroups")
+    policies_resource = (GROUP, VERSION, "accesspolicies")
+
+    @kopf.on.startup(registry=registry)
+    async def startup(
+        settings: kopf.OperatorSettings, memo: Any, logger: kopf.Logger, **_: Any
+    ) -> None:
+        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+            prefix=GROUP, key="last-handled-configuration"
+        )
+        settings.watching.server_timeout = 300
+        settings.watching.client_timeout = 330
+        settings.watching.connect_timeout = 10
+        settings.batching.worker_limit = config.workers
+        settings.networking.error_backoffs = [1, 2, 5, 10, 30]
+        settings.posting.level = logging.WARNING
+        info = kopf.login_via_client(logger=logger, settings=settings)
+        if info is None:
+            raise kopf.PermanentError("no Kubernetes credentials: set KUBECONFIG or run in a pod")
+        memo.kube = KubeClient.connect(info, concurrency=config.api_concurrency)
+        memo.locks = {}
+
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        # A private registry starts without kopf's default login handlers.
+        return kopf.login_via_client(**kwargs)
+
+    @kopf.on.cleanup(registry=registry)
+    async def cleanup(memo: Any, **_: Any) -> None:
+        await memo.kube.close()
+
+    @kopf.index(*servers_resource, registry=registry)
+    def server_snapshots(body: kopf.Body, namespace: str | None, **_: Any) -> dict[str, Any]:
+        return {namespace or "": _snapshot(body)}
+
+    @kopf.index(*servers_resource, registry=registry)
+    def server_bodies(
+        body: kopf.Body, namespace: str | None, name: str, **_: Any
+    ) -> dict[Any, Any]:
+        return {(namespace or "", name): body}
+
+    @kopf.index(*groups_resource, registry=registry)
+    def group_bodies(body: kopf.Body, namespace: str | None, **_: Any) -> dict[str, Any]:
+        return {namespace or "": body}
+
+    @kopf.index(*policies_resource, registry=registry)
+    def policy_bodies(body: kopf.Body, namespace: str | None, **_: Any) -> dict[str, Any]:
+        return {namespace or "": body}
+
+    @kopf.on.resume(*servers_resource, registry=registry)
+    @kopf.on.create(*servers_resource, registry=registry)
+    @kopf.on.update(*servers_resource, registry=registry)
+    @kopf.timer(*servers_resource, interval=config.verify_interval, registry=registry)
+    async def server_changed(body: kopf.Body, memo: Any, **_: Any) -> None:
+        await reconcile_server(body, memo)
+
+    def owned_trigger(*resource: str) -> None:
+        @kopf.on.event(*resource, labels=_OWNED_LABELS, registry=registry)
+        async def owned_changed(body: kopf.Body, memo: Any, **indexes: Any) -> None:
+            metadata = body["metadata"]
+            owner = (
+                metadata["namespace"],
+                (metadata.get("labels") or {}).get(workloads.SERVER_LABEL),
+            )
+            for server in _in(indexes, "server_bodies", owner):
+                await reconcile_server(server, memo)
+
+    owned_trigger("apps", "v1", "deployments")
+    owned_trigger("v1", "services")
+
+    @kopf.on.resume(*groups_resource, registry=registry)
+    @kopf.on.create(*groups_resource, registry=registry)
+    @kopf.on.update(*groups_resource, registry=registry)
+    async def group_changed(
+        body: kopf.Body, memo: Any, namespace: str | None, **indexes: Any
+    ) -> None:
+        await reconcile_group(body, memo, _in(indexes, "server_snapshots", namespace))
+
+    @kopf.on.resume(*policies_resource, registry=registry)
+    @kopf.on.create(*policies_resource, registry=registry)
+    @kopf.on.update(*policies_resource, registry=registry)
+    async def policy_changed(
+        body: kopf.Body, memo: Any, namespace: str | None, **indexes: Any
+    ) -> None:
+        await reconcile_policy(
+            body,
+            memo,
+            (s.name for s in _in(indexes, "server_snapshots", namespace)),
+            (g["metadata"]["name"] for g in _in(indexes, "group_bodies", namespace)),
+        )
+
+    @kopf.on.event(*servers_resource, registry=registry)
+    @kopf.on.event(*groups_resource, registry=registry)
+    async def namespace_changed(memo: Any, namespace: str | None, **indexes: Any) -> None:
+        snapshots = _in(indexes, "server_snapshots", namespace)
+        group_list = _in(indexes, "group_bodies", namespace)
+        tasks: list[Coroutine[Any, Any, None]] = [
+            reconcile_group(group, memo, snapshots) for group in group_list
+        ]
+        tasks += [
+            reconcile_policy(
+                policy,
+                memo,
+                [s.name for s in snapshots],
+                [g["metadata"]["name"] for g in group_list],
+            )
+            for policy in _in(indexes, "policy_bodies", namespace)
+        ]
+        await asyncio.gather(*tasks)

@@ -1,0 +1,32 @@
+"""Waiting for the cluster to converge, with a deadline and a useful failure."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import pytest
+
+T = TypeVar("T")
+
+
+def eventually(check: Callable[[], T], *, timeout: float, what: str, every: float = 0.2) -> T:
+    """Call ``check`` until it returns something truthy; fail the test after ``timeout`` s.
+
+    Exceptions from ``check`` count as "not yet"; the last one is quoted on failure.
+    """
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while True:
+        try:
+            result = check()
+        except Exception as exc:
+            last = exc
+        else:
+            if result:
+                return result
+            last = result
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}; last: {last!r}")
+        time.sleep(every)
