@@ -354,6 +354,7 @@ def test_missing_secret_is_a_condition_until_it_is_created(
         return found if found and found["reason"] == "SecretNotFound" else None
 
     ready = eventually(refused, timeout=30, what="Ready=False for the missing Secret")
+    assert ready is not None
     assert ready["message"] == (
         f"Secret 'mcp-token' named by spec.remote.headers[0] does not exist in {namespace}"
     )
