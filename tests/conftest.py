@@ -56,6 +56,22 @@ def namespace(crds_installed: ControlPlane) -> Iterator[str]:
 OPERATOR_VERIFY_INTERVAL = 2.0
 
 
+def operator_kubeconfig(plane: ControlPlane, folder: Path) -> Path:
+    """Credentials of the operator's own ServiceAccount, bound to the shipped RBAC.
+
+    Every operator test runs with exactly the permissions a cluster admin
+    grants from ``manifests/rbac``, so a missing rule fails a test here.
+    """
+    plane.kubectl(
+        "apply", "--server-side", "-f", str(REPO_ROOT / "manifests/operator/namespace.yaml")
+    )
+    plane.kubectl("apply", "--server-side", "-k", str(REPO_ROOT / "manifests/rbac"))
+    token = plane.kubectl(
+        "create", "token", "mcphub-operator", "-n", "mcphub-system", "--duration=24h"
+    ).strip()
+    return plane.token_kubeconfig(token, folder / "operator.kubeconfig")
+
+
 def start_operator(plane: ControlPlane, log_dir: Path, *extra: str) -> ManagedProcess:
     """The operator as a real process, as its container runs it, until its liveness answers."""
     port = free_port()
@@ -70,17 +86,18 @@ def start_operator(plane: ControlPlane, log_dir: Path, *extra: str) -> ManagedPr
             f"--liveness=http://127.0.0.1:{port}/healthz",
             *extra,
         ],
-        env={"KUBECONFIG": str(plane.kubeconfig)},
+        env={"KUBECONFIG": str(operator_kubeconfig(plane, log_dir))},
         log_dir=log_dir,
     )
     operator.wait_until(lambda: port_is_open(port), timeout=60, what="liveness endpoint open")
     return operator
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def operator(
     crds_installed: ControlPlane, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ManagedProcess]:
+    """One operator per test module, so modules that restart it own theirs."""
     process = start_operator(crds_installed, tmp_path_factory.mktemp("operator"))
     yield process
     process.stop()

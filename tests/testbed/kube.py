@@ -48,6 +48,20 @@ class ControlPlane:
     kubeconfig: Path
     kubectl_binary: Path
     workdir: Path
+    ca_cert: Path
+
+    def token_kubeconfig(self, token: str, path: Path) -> Path:
+        """A kubeconfig that authenticates with ``token``, e.g. a ServiceAccount's."""
+        path.write_text(
+            "apiVersion: v1\nkind: Config\n"
+            f"clusters: [{{name: testbed, cluster: {{server: '{self.server}', "
+            f"certificate-authority: '{self.ca_cert}'}}}}]\n"
+            f"users: [{{name: token, user: {{token: '{token}'}}}}]\n"
+            "contexts: [{name: testbed, context: {cluster: testbed, user: token}}]\n"
+            "current-context: testbed\n"
+        )
+        path.chmod(0o600)
+        return path
 
     def kubectl(self, *args: str, stdin: str | None = None) -> str:
         """Run the kubectl of the same release; return stdout or raise with stderr."""
@@ -327,6 +341,7 @@ def running_control_plane(workdir: Path) -> Iterator[ControlPlane]:
             kubeconfig=kubeconfig,
             kubectl_binary=bin_dir / "kubectl",
             workdir=workdir,
+            ca_cert=creds.ca_cert,
         )
     finally:
         for process in reversed(started):
