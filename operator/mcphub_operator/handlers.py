@@ -188,21 +188,22 @@ def register(registry: kopf.OperatorRegistry, config: OperatorConfig) -> None:
     async def cleanup(memo: Any, **_: Any) -> None:
         await memo.kube.close()
 
-    @kopf.index(*servers_resource, registry=registry)
+    # Index ids are the kwarg names handlers receive them under.
+    @kopf.index(*servers_resource, id="server_snapshots", registry=registry)
     def server_snapshots(body: kopf.Body, namespace: str | None, **_: Any) -> dict[str, Any]:
         return {namespace or "": _snapshot(body)}
 
-    @kopf.index(*servers_resource, registry=registry)
+    @kopf.index(*servers_resource, id="server_bodies", registry=registry)
     def server_bodies(
         body: kopf.Body, namespace: str | None, name: str, **_: Any
     ) -> dict[Any, Any]:
         return {(namespace or "", name): body}
 
-    @kopf.index(*groups_resource, registry=registry)
+    @kopf.index(*groups_resource, id="group_bodies", registry=registry)
     def group_bodies(body: kopf.Body, namespace: str | None, **_: Any) -> dict[str, Any]:
         return {namespace or "": body}
 
-    @kopf.index(*policies_resource, registry=registry)
+    @kopf.index(*policies_resource, id="policy_bodies", registry=registry)
     def policy_bodies(body: kopf.Body, namespace: str | None, **_: Any) -> dict[str, Any]:
         return {namespace or "": body}
 

@@ -1,0 +1,218 @@
+"""MCPGroup membership and AccessPolicy references, resolved live by the operator."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.testbed.kube import ControlPlane
+from tests.testbed.mcp_servers import running_everything_http
+from tests.testbed.processes import ManagedProcess
+from tests.testbed.waiting import eventually
+
+API = "mcphub.dev/v1alpha1"
+
+
+@pytest.fixture(scope="module")
+def everything(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with running_everything_http(tmp_path_factory.mktemp("everything")) as url:
+        yield url
+
+
+def apply(
+    plane: ControlPlane,
+    namespace: str,
+    kind: str,
+    name: str,
+    spec: dict[str, Any],
+    labels: dict[str, str] | None = None,
+) -> None:
+    document = {
+        "apiVersion": API,
+        "kind": kind,
+        "metadata": {"name": name, "labels": labels or {}},
+        "spec": spec,
+    }
+    plane.kubectl("apply", "--server-side", "-n", namespace, "-f", "-", stdin=json.dumps(document))
+
+
+def status(plane: ControlPlane, namespace: str, kind: str, name: str) -> dict[str, Any]:
+    found: dict[str, Any] = json.loads(
+        plane.kubectl("get", "-n", namespace, kind, name, "-o", "json")
+    ).get("status", {})
+    return found
+
+
+def condition(found: dict[str, Any], kind: str) -> dict[str, Any]:
+    return next((c for c in found.get("conditions", []) if c["type"] == kind), {})
+
+
+def remote(url: str) -> dict[str, Any]:
+    return {"remote": {"url": url}}
+
+
+def test_group_reports_a_missing_member_until_it_exists(
+    crds_installed: ControlPlane, operator: ManagedProcess, namespace: str, everything: str
+) -> None:
+    apply(
+        crds_installed,
+        namespace,
+        "MCPGroup",
+        "assistant",
+        {"servers": [{"name": "time"}, {"name": "echoes", "tools": {"include": ["echo"]}}]},
+    )
+    apply(crds_installed, namespace, "MCPServer", "echoes", remote(everything))
+
+    def missing_time() -> dict[str, Any]:
+        found = condition(
+            status(crds_installed, namespace, "mcpgroup", "assistant"), "MembersResolved"
+        )
+        return found if found.get("status") == "False" else {}
+
+    members = eventually(missing_time, timeout=30, what="MembersResolved=False")
+    assert members["reason"] == "MemberNotFound"
+    assert (
+        members["message"]
+        == f"MCPServer 'time' named in spec.servers does not exist in {namespace}"
+    )
+
+    apply(crds_installed, namespace, "MCPServer", "time", remote(everything))
+    crds_installed.kubectl(
+        "wait",
+        "-n",
+        namespace,
+        "--for=condition=Ready",
+        "--timeout=30s",
+        "mcpserver/time",
+        "mcpserver/echoes",
+        "mcpgroup/assistant",
+    )
+
+    def counted() -> dict[str, Any]:
+        found = status(crds_installed, namespace, "mcpgroup", "assistant")
+        time_tools = status(crds_installed, namespace, "mcpserver", "time")["toolCount"]
+        return found if found.get("toolCount") == time_tools + 1 else {}
+
+    group = eventually(counted, timeout=30, what="the group's tool count to include both members")
+    assert group["servers"] == ["echoes", "time"]
+    assert group["serverCount"] == 2
+    assert group["endpoint"] == f"/mcp/{namespace}/assistant"
+
+
+def test_group_by_selector_follows_label_changes_live(
+    crds_installed: ControlPlane, operator: ManagedProcess, namespace: str, everything: str
+) -> None:
+    for name in ("alpha", "beta"):
+        apply(
+            crds_installed,
+            namespace,
+            "MCPServer",
+            name,
+            remote(everything),
+            labels={"team": "platform" if name == "alpha" else "data"},
+        )
+    apply(
+        crds_installed,
+        namespace,
+        "MCPGroup",
+        "platform",
+        {"selector": {"matchLabels": {"team": "platform"}}},
+    )
+
+    def servers_are(expected: list[str]) -> bool:
+        return bool(
+            status(crds_installed, namespace, "mcpgroup", "platform").get("servers") == expected
+        )
+
+    eventually(lambda: servers_are(["alpha"]), timeout=30, what="the group to select alpha")
+    crds_installed.kubectl(
+        "label", "-n", namespace, "mcpserver", "beta", "team=platform", "--overwrite"
+    )
+    eventually(lambda: servers_are(["alpha", "beta"]), timeout=30, what="beta to join")
+    crds_installed.kubectl("label", "-n", namespace, "mcpserver", "alpha", "team-")
+    eventually(lambda: servers_are(["beta"]), timeout=30, what="alpha to leave")
+    crds_installed.kubectl("delete", "-n", namespace, "mcpserver", "beta")
+    eventually(lambda: servers_are([]), timeout=30, what="a deleted server to leave")
+
+
+def test_policy_naming_a_missing_group_is_reported_until_the_group_exists(
+    crds_installed: ControlPlane, operator: ManagedProcess, namespace: str, everything: str
+) -> None:
+    apply(crds_installed, namespace, "MCPServer", "time", remote(everything))
+    apply(
+        crds_installed,
+        namespace,
+        "AccessPolicy",
+        "developers",
+        {
+            "subjects": [
+                {"kind": "Group", "name": "developers"},
+                {"kind": "ServiceAccount", "name": "ci", "namespace": "ci"},
+            ],
+            "rules": [
+                {"groups": ["assistant"], "actions": ["list", "call"]},
+                {"effect": "deny", "servers": ["t*"], "tools": ["delete_*"], "actions": ["call"]},
+            ],
+        },
+    )
+
+    def unresolved() -> dict[str, Any]:
+        found = condition(
+            status(crds_installed, namespace, "accesspolicy", "developers"), "ReferencesResolved"
+        )
+        return found if found.get("status") == "False" else {}
+
+    references = eventually(unresolved, timeout=30, what="ReferencesResolved=False")
+    assert references["message"] == (
+        f"rule 1 names MCPGroup 'assistant', which does not exist in {namespace}"
+    )
+
+    apply(crds_installed, namespace, "MCPGroup", "assistant", {"servers": [{"name": "time"}]})
+    crds_installed.kubectl(
+        "wait", "-n", namespace, "--for=condition=Ready", "--timeout=30s", "accesspolicy/developers"
+    )
+    resolved = status(crds_installed, namespace, "accesspolicy", "developers")
+    assert (resolved["subjectCount"], resolved["ruleCount"]) == (2, 2)
+    assert (resolved["serverCount"], resolved["groupCount"]) == (1, 1)
+    reasons = crds_installed.kubectl(
+        "get",
+        "events",
+        "-n",
+        namespace,
+        "--field-selector",
+        "involvedObject.name=developers",
+        "-o",
+        "jsonpath={.items[*].reason}",
+    ).split()
+    assert reasons.count("TargetNotFound") >= 1
+    assert "AllTargetsFound" in reasons or "ReferencesResolved" in reasons
+
+
+def test_printer_columns_show_group_state(
+    crds_installed: ControlPlane, operator: ManagedProcess, namespace: str, everything: str
+) -> None:
+    apply(crds_installed, namespace, "MCPServer", "time", remote(everything))
+    apply(crds_installed, namespace, "MCPGroup", "solo", {"servers": [{"name": "time"}]})
+    crds_installed.kubectl(
+        "wait",
+        "-n",
+        namespace,
+        "--for=condition=Ready",
+        "--timeout=30s",
+        "mcpserver/time",
+        "mcpgroup/solo",
+    )
+
+    def row() -> list[str]:
+        lines = crds_installed.kubectl("get", "mcpg", "-n", namespace).splitlines()
+        cells = lines[1].split()
+        return cells if cells[2] != "0" else []
+
+    cells = eventually(row, timeout=30, what="the group's tool count in kubectl get")
+    assert cells[0] == "solo"
+    assert cells[1] == "1"
+    assert cells[3] == "True"
+    assert cells[4] == f"/mcp/{namespace}/solo"
