@@ -28,6 +28,7 @@ def apply(
     kind: str,
     name: str,
     spec: dict[str, Any],
+    *,
     labels: dict[str, str] | None = None,
 ) -> None:
     document = {
