@@ -62,6 +62,7 @@ def operator_kubeconfig(plane: ControlPlane, folder: Path) -> Path:
     Every operator test runs with exactly the permissions a cluster admin
     grants from ``manifests/rbac``, so a missing rule fails a test here.
     """
+    folder.mkdir(parents=True, exist_ok=True)
     plane.kubectl(
         "apply", "--server-side", "-f", str(REPO_ROOT / "manifests/operator/namespace.yaml")
     )

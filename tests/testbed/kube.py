@@ -63,14 +63,16 @@ class ControlPlane:
         path.chmod(0o600)
         return path
 
-    def kubectl(self, *args: str, stdin: str | None = None) -> str:
+    def kubectl(
+        self, *args: str, stdin: str | None = None, timeout: float = KUBECTL_TIMEOUT_SECONDS
+    ) -> str:
         """Run the kubectl of the same release; return stdout or raise with stderr."""
         done = subprocess.run(
             [str(self.kubectl_binary), f"--kubeconfig={self.kubeconfig}", *args],
             input=stdin,
             capture_output=True,
             text=True,
-            timeout=KUBECTL_TIMEOUT_SECONDS,
+            timeout=timeout,
             check=False,
         )
         if done.returncode != 0:

@@ -115,6 +115,12 @@ class ManagedProcess:
                 self._popen.wait(timeout=grace)
         self._log.close()
 
+    def kill(self) -> None:
+        """SIGKILL at once, as a node failure or an OOM kill would."""
+        self._signal_group(signal.SIGKILL)
+        self._popen.wait(timeout=30)
+        self._log.close()
+
     def _signal_group(self, sig: signal.Signals) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self._popen.pid, sig)
