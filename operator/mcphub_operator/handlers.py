@@ -26,8 +26,8 @@ from typing import Any, TypeVar, cast
 
 import kopf
 import pydantic
-from mcphub_api import GROUP, VERSION, AccessPolicy, MCPGroup, MCPServer
 
+from mcphub_api import GROUP, VERSION, AccessPolicy, MCPGroup, MCPServer
 from mcphub_operator.config import OperatorConfig
 from mcphub_operator.core import groups, policies, servers, workloads
 from mcphub_operator.core.conditions import Transition, without_times

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 import yaml
+
 from mcphub_api.errors import InvalidObjectError
 from mcphub_api.loader import parse_object
-
 from tests.api.invalid_objects import INVALID, Invalid
 from tests.testbed.errors import TestbedError
 from tests.testbed.kube import ControlPlane

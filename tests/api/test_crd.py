@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from mcphub_api.crd import KINDS, drifted, openapi_schema
 from mcphub_api.meta import Resource
 from mcphub_api.schema import walk
-
 from tests.testbed.paths import REPO_ROOT
 
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from mcphub_api import MCPServer
 from mcphub_api.errors import InvalidObjectError, LoadError
 from mcphub_api.loader import load_documents, load_folder, parse_object
-
 from tests.api.invalid_objects import INVALID, Invalid
 from tests.testbed.paths import REPO_ROOT
 

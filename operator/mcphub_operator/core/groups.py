@@ -18,7 +18,6 @@ from typing import Any
 from mcphub_api import MCPGroup
 from mcphub_api.meta import LabelSelector
 from mcphub_api.toolpolicy import passes
-
 from mcphub_operator.core.conditions import Observed, Transition, merge
 
 

@@ -15,7 +15,6 @@ from typing import Any
 
 from mcphub_api import AccessPolicy
 from mcphub_api.toolpolicy import matches_any
-
 from mcphub_operator.core.conditions import Observed, Transition, merge
 
 _GLOB_CHARACTERS = frozenset("*?[")

@@ -25,7 +25,6 @@ from typing import Any, Protocol
 
 from mcphub_api import MCPServer
 from mcphub_api.mcpserver import Container, Remote
-
 from mcphub_operator.core import workloads
 from mcphub_operator.core.conditions import Observed, Transition, merge
 from mcphub_operator.core.verification import Inventory, VerificationError

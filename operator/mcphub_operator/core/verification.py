@@ -28,6 +28,7 @@ from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.types import Implementation, ServerCapabilities
+
 from mcphub_api.mcpserver import ServerInfo, ToolPolicy, ToolStatus
 from mcphub_api.toolpolicy import publish
 
