@@ -1,12 +1,15 @@
-"""The folder `operator/` must never shadow the standard library's `operator`."""
+"""Packaging: import names, the wheel, and the images' entrypoints."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 import sysconfig
+import zipfile
 from pathlib import Path
 
+from mcphub_api.mcpserver import Container
+from mcphub_operator.core import workloads
 from tests.testbed.paths import REPO_ROOT
 
 
@@ -21,3 +24,36 @@ def test_import_operator_from_the_repository_root_is_the_standard_library() -> N
     )
     stdlib = Path(sysconfig.get_paths()["stdlib"]).resolve()
     assert Path(probe.stdout.strip()).resolve().parent == stdlib
+
+
+def test_the_wheel_holds_the_three_packages_and_no_top_level_operator(tmp_path: Path) -> None:
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(REPO_ROOT),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    (wheel,) = tmp_path.glob("mcphub-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        top_level = {name.split("/")[0] for name in archive.namelist()}
+    assert {"mcphub_api", "mcphub_operator", "hub_proxy"} <= top_level
+    assert "operator" not in top_level
+
+
+def test_images_run_the_commands_the_tests_run() -> None:
+    operator_image = (REPO_ROOT / "operator" / "Dockerfile").read_text()
+    assert 'ENTRYPOINT ["python", "-m", "mcphub_operator"]' in operator_image
+    hub_image = (REPO_ROOT / "hub_proxy" / "Dockerfile").read_text()
+    assert 'ENTRYPOINT ["python", "-m", "hub_proxy"]' in hub_image
+    bridge = workloads.bridge_sidecar(Container(image="x", command=["x"]), bridge_image="hub")
+    assert bridge["command"] == ["python", "-m", "hub_proxy.bridge"]

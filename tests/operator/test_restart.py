@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.conftest import start_operator
 from tests.testbed.kube import ControlPlane
+from tests.testbed.operator_process import start_operator
 from tests.testbed.waiting import eventually
 
 SERVERS = 40

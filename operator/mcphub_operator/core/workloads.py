@@ -146,7 +146,7 @@ def _server_container(server: MCPServer, container: Container) -> Manifest:
     return manifest
 
 
-def _bridge_sidecar(container: Container, bridge_image: str) -> Manifest:
+def bridge_sidecar(container: Container, bridge_image: str) -> Manifest:
     return {
         "name": BRIDGE_CONTAINER,
         "image": bridge_image,
@@ -192,7 +192,7 @@ def _pod_spec(server: MCPServer, container: Container, bridge_image: str) -> Man
     if container.service_account_name:
         spec["serviceAccountName"] = container.service_account_name
     if server.spec.transport == "stdio":
-        spec["initContainers"] = [_bridge_sidecar(container, bridge_image)]
+        spec["initContainers"] = [bridge_sidecar(container, bridge_image)]
         volumes.append({"name": "bridge", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}})
     return spec
 
