@@ -21,8 +21,8 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
-from collections.abc import Coroutine, Iterable, Mapping
-from typing import Any, TypeVar, cast
+from collections.abc import Awaitable, Coroutine, Iterable, Mapping
+from typing import Any, Protocol, TypeVar, cast
 
 import kopf
 import pydantic
@@ -32,8 +32,10 @@ from mcphub_operator.config import OperatorConfig
 from mcphub_operator.core import groups, policies, servers, workloads
 from mcphub_operator.core.conditions import Transition, without_times
 from mcphub_operator.core.verification import verify
-from mcphub_operator.kube import KubeClient, resource_path
+from mcphub_operator.kube import ConflictError, KubeClient, resource_path
 
+logger = logging.getLogger(__name__)
+CONFLICT_ATTEMPTS = 5
 _Model = TypeVar("_Model", bound=pydantic.BaseModel)
 _GOOD = {"Ready": "True", "Available": "True", "Verified": "True", "Degraded": "False"}
 _OWNED_LABELS = {"app.kubernetes.io/managed-by": workloads.FIELD_MANAGER}
@@ -68,20 +70,51 @@ def _post_events(raw: Mapping[str, Any], transitions: Iterable[Transition]) -> N
         )
 
 
-async def _write_status(
-    memo: Memo, body: Mapping[str, Any], plural: str, status: dict[str, Any]
+def _unchanged(current: Mapping[str, Any] | None, status: Mapping[str, Any]) -> bool:
+    current = current or {}
+    return without_times(current.get("conditions")) == without_times(status.get("conditions")) and {
+        k: v for k, v in current.items() if k != "conditions"
+    } == {k: v for k, v in status.items() if k != "conditions"}
+
+
+class Compute(Protocol):
+    """Turns a fresh read of an object into its status and the transitions to announce."""
+
+    def __call__(
+        self, fresh: Mapping[str, Any]
+    ) -> Awaitable[tuple[dict[str, Any], list[Transition]]]: ...
+
+
+async def _converge_status(
+    memo: Memo, kind: str, plural: str, body: Mapping[str, Any], compute: Compute
 ) -> None:
-    current = dict(body.get("status") or {})
-    unchanged = without_times(current.get("conditions")) == without_times(
-        status.get("conditions")
-    ) and {k: v for k, v in current.items() if k != "conditions"} == {
-        k: v for k, v in status.items() if k != "conditions"
-    }
-    if unchanged:
-        return
-    metadata = body["metadata"]
-    path = resource_path(f"{GROUP}/{VERSION}", plural, metadata["namespace"], metadata["name"])
-    await memo.kube.patch_status(path, status)
+    """Read, compute, write with a resourceVersion precondition; on a conflict, start over.
+
+    Two writers (a second operator replica during a rollout, a person with
+    kubectl) can race on a status.  Without the precondition the slower one
+    would overwrite facts it never saw; with it, the loser re-reads and
+    recomputes, so no update is lost.
+    """
+    namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
+    path = resource_path(f"{GROUP}/{VERSION}", plural, namespace, name)
+    async with _lock(memo, kind, namespace, name):
+        for _ in range(CONFLICT_ATTEMPTS):
+            fresh = await memo.kube.get(path)
+            if fresh is None:
+                return  # deleted meanwhile; garbage collection removes what it owned
+            status, transitions = await compute(fresh)
+            if _unchanged(fresh.get("status"), status):
+                return
+            try:
+                await memo.kube.patch_status(path, status, fresh["metadata"]["resourceVersion"])
+            except ConflictError:
+                logger.info(
+                    "%s %s/%s changed while reconciling (409); recomputing", kind, namespace, name
+                )
+                continue
+            _post_events(fresh, transitions)
+            return
+    raise kopf.TemporaryError(f"the status of {kind} {namespace}/{name} kept conflicting", delay=1)
 
 
 def _parse(model: type[_Model], body: Mapping[str, Any]) -> _Model:
@@ -95,27 +128,22 @@ def _parse(model: type[_Model], body: Mapping[str, Any]) -> _Model:
 
 
 async def reconcile_server(body: Mapping[str, Any], memo: Memo) -> None:
-    server = _parse(MCPServer, body)
-    metadata = server.metadata
-    async with _lock(memo, "MCPServer", metadata.namespace, metadata.name):
-        fresh = await memo.kube.get(
-            resource_path(f"{GROUP}/{VERSION}", "mcpservers", metadata.namespace, metadata.name)
-        )
-        if fresh is None:
-            return  # deleted meanwhile; garbage collection removes what it owned
-        server = _parse(MCPServer, fresh)
+    settings = servers.Settings(
+        bridge_image=memo.config.bridge_image, verify_timeout=memo.config.verify_timeout
+    )
+
+    async def compute(fresh: Mapping[str, Any]) -> tuple[dict[str, Any], list[Transition]]:
         outcome = await servers.reconcile(
-            server,
+            _parse(MCPServer, fresh),
             fresh.get("status"),
             cluster=memo.kube,
             verifier=verify,
-            settings=servers.Settings(
-                bridge_image=memo.config.bridge_image, verify_timeout=memo.config.verify_timeout
-            ),
+            settings=settings,
             now=_now,
         )
-        await _write_status(memo, fresh, "mcpservers", outcome.status)
-        _post_events(fresh, outcome.transitions)
+        return outcome.status, outcome.transitions
+
+    await _converge_status(memo, "MCPServer", "mcpservers", body, compute)
 
 
 def _snapshot(body: Mapping[str, Any]) -> groups.ServerSnapshot:
@@ -128,23 +156,24 @@ def _snapshot(body: Mapping[str, Any]) -> groups.ServerSnapshot:
 
 
 async def reconcile_group(body: Mapping[str, Any], memo: Memo, snapshots: Iterable[Any]) -> None:
-    group = _parse(MCPGroup, body)
-    async with _lock(memo, "MCPGroup", group.metadata.namespace, group.metadata.name):
-        status, transitions = groups.resolve(group, list(snapshots), body.get("status"), _now())
-        await _write_status(memo, body, "mcpgroups", status)
-        _post_events(body, transitions)
+    members = list(snapshots)
+
+    async def compute(fresh: Mapping[str, Any]) -> tuple[dict[str, Any], list[Transition]]:
+        return groups.resolve(_parse(MCPGroup, fresh), members, fresh.get("status"), _now())
+
+    await _converge_status(memo, "MCPGroup", "mcpgroups", body, compute)
 
 
 async def reconcile_policy(
     body: Mapping[str, Any], memo: Memo, server_names: Iterable[str], group_names: Iterable[str]
 ) -> None:
-    policy = _parse(AccessPolicy, body)
-    async with _lock(memo, "AccessPolicy", policy.metadata.namespace, policy.metadata.name):
-        status, transitions = policies.resolve(
-            policy, set(server_names), set(group_names), body.get("status"), _now()
-        )
-        await _write_status(memo, body, "accesspolicies", status)
-        _post_events(body, transitions)
+    servers_now, groups_now = set(server_names), set(group_names)
+
+    async def compute(fresh: Mapping[str, Any]) -> tuple[dict[str, Any], list[Transition]]:
+        policy = _parse(AccessPolicy, fresh)
+        return policies.resolve(policy, servers_now, groups_now, fresh.get("status"), _now())
+
+    await _converge_status(memo, "AccessPolicy", "accesspolicies", body, compute)
 
 
 def _in(indexes: Mapping[str, Any], name: str, key: Any) -> list[Any]:

@@ -6,10 +6,12 @@ left alone), merge patches for status, reads, deletes.  Credentials come from
 kopf's own login (``kopf.login_via_client``: kubeconfig or in-cluster), so
 the operator and its client always agree on who they are.
 
-Transient failures -- 409 conflicts, 429 throttling, 5xx -- are retried with
-back-off instead of being lost; every request is bounded by a timeout and by a
-semaphore, so a slow API server slows the operator down rather than piling up
-thousands of open requests.
+Transient failures -- 429 throttling, 5xx -- are retried with back-off.  A
+409 conflict is different: it means the object changed since it was read, so
+retrying the same request would be wrong; it surfaces as ConflictError and
+the caller recomputes from a fresh read.  Every request is bounded by a
+timeout and by a semaphore, so a slow API server slows the operator down
+rather than piling up thousands of open requests.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import kopf
 Manifest = dict[str, Any]
 
 FIELD_MANAGER = "mcphub-operator"
-RETRIED_STATUSES = frozenset({409, 429, 500, 502, 503, 504})
+RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
 BACKOFF_SECONDS = (0.2, 0.5, 1.0, 2.0, 5.0)
 _PLURALS = {"Deployment": "deployments", "Service": "services", "Secret": "secrets"}
 
@@ -37,6 +39,10 @@ class KubeError(Exception):
     def __init__(self, status: int, method: str, path: str, detail: str) -> None:
         self.status = status
         super().__init__(f"{method} {path} -> {status}: {detail}")
+
+
+class ConflictError(KubeError):
+    """409: the object changed since it was read; read it again and recompute."""
 
 
 def resource_path(api_version: str, plural: str, namespace: str, name: str | None = None) -> str:
@@ -120,6 +126,8 @@ class KubeClient:
                     return json.loads(text) if text else {}
                 if response.status == 404 and missing_ok:
                     return None
+                if response.status == 409:
+                    raise ConflictError(response.status, method, path, _detail(text))
                 if response.status not in RETRIED_STATUSES or pause is None:
                     raise KubeError(response.status, method, path, _detail(text))
             await asyncio.sleep(pause * (1 + attempt / 10))
@@ -150,12 +158,16 @@ class KubeClient:
             "DELETE", path, body={"propagationPolicy": "Background"}, missing_ok=True
         )
 
-    async def patch_status(self, path: str, status: Manifest) -> None:
-        """Merge-patch the status subresource of the object at ``path``."""
+    async def patch_status(self, path: str, status: Manifest, resource_version: str) -> None:
+        """Merge-patch the status of the object at ``path`` if it is still at ``resource_version``.
+
+        The precondition turns a concurrent change into a ConflictError instead
+        of a silent overwrite of a status computed from newer facts.
+        """
         await self._request(
             "PATCH",
             f"{path}/status",
-            body={"status": status},
+            body={"metadata": {"resourceVersion": resource_version}, "status": status},
             content_type="application/merge-patch+json",
             missing_ok=True,
         )

@@ -116,6 +116,8 @@ def _http_probe(path: str, period: int, failures: int) -> Manifest:
     return {
         "httpGet": {"path": path, "port": PORT_NAME},
         "periodSeconds": period,
+        # The bridge's /readyz pings the server process with a 2 s budget.
+        "timeoutSeconds": 3,
         "failureThreshold": failures,
     }
 
