@@ -12,6 +12,9 @@ from mcphub_operator import config, handlers
 def main(argv: list[str] | None = None) -> None:
     settings = config.parse(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # Every verification is a few HTTP requests; their INFO lines drown the log.
+    for chatty in ("httpx2", "mcp.client.streamable_http", "mcp.client.sse"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     registry = kopf.OperatorRegistry()
     handlers.register(registry, settings)
     kopf.run(

@@ -22,6 +22,7 @@ class OperatorConfig:
     verify_timeout: float
     workers: int
     api_concurrency: int
+    verify_concurrency: int
     liveness_endpoint: str | None
     peering: str | None
 
@@ -68,6 +69,12 @@ def parse(argv: list[str] | None = None) -> OperatorConfig:
         help="Kubernetes API requests in flight, at most [MCPHUB_API_CONCURRENCY]",
     )
     parser.add_argument(
+        "--verify-concurrency",
+        type=int,
+        default=int(env("MCPHUB_VERIFY_CONCURRENCY", "16")),
+        help="MCP verifications in flight, at most [MCPHUB_VERIFY_CONCURRENCY]",
+    )
+    parser.add_argument(
         "--liveness",
         default=env("MCPHUB_LIVENESS", "http://0.0.0.0:8080/healthz"),
         help="liveness endpoint URL, or '' to serve none [MCPHUB_LIVENESS]",
@@ -88,6 +95,7 @@ def parse(argv: list[str] | None = None) -> OperatorConfig:
         verify_timeout=args.verify_timeout,
         workers=args.workers,
         api_concurrency=args.api_concurrency,
+        verify_concurrency=args.verify_concurrency,
         liveness_endpoint=args.liveness or None,
         peering=args.peering,
     )

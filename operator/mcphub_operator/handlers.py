@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import functools
 import logging
 from collections.abc import Awaitable, Coroutine, Iterable, Mapping
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any, Protocol, TypeVar
 
 import kopf
 import pydantic
@@ -30,8 +31,8 @@ import pydantic
 from mcphub_api import GROUP, VERSION, AccessPolicy, MCPGroup, MCPServer
 from mcphub_operator.config import OperatorConfig
 from mcphub_operator.core import groups, policies, servers, workloads
-from mcphub_operator.core.conditions import Transition, without_times
-from mcphub_operator.core.verification import verify
+from mcphub_operator.core.conditions import Transition, status_of, without_times
+from mcphub_operator.core.verification import Inventory, verify
 from mcphub_operator.kube import ConflictError, KubeClient, resource_path
 
 logger = logging.getLogger(__name__)
@@ -47,6 +48,9 @@ class Memo(kopf.Memo):
     config: OperatorConfig
     kube: KubeClient
     locks: dict[tuple[str, str, str], asyncio.Lock]
+    verify_slots: asyncio.Semaphore
+    servers: dict[tuple[str, str], kopf.Body]
+    reverifier: asyncio.Task[None]
 
 
 def _now() -> datetime.datetime:
@@ -57,16 +61,17 @@ def _lock(memo: Memo, kind: str, namespace: str, name: str) -> asyncio.Lock:
     return memo.locks.setdefault((kind, namespace, name), asyncio.Lock())
 
 
-def _post_events(raw: Mapping[str, Any], transitions: Iterable[Transition]) -> None:
-    body = raw if isinstance(raw, kopf.Body) else kopf.Body(cast(kopf.RawBody, dict(raw)))
+async def _post_events(
+    memo: Memo, obj: Mapping[str, Any], transitions: Iterable[Transition]
+) -> None:
     for transition in transitions:
         condition = transition.new
         good = _GOOD.get(transition.type, "True") == condition.status
-        kopf.event(
-            body,
-            type="Normal" if good else "Warning",
-            reason=condition.reason,
-            message=f"{transition.type}={condition.status}: {condition.message}"[:1024],
+        await memo.kube.post_event(
+            dict(obj),
+            "Normal" if good else "Warning",
+            condition.reason,
+            f"{transition.type}={condition.status}: {condition.message}",
         )
 
 
@@ -87,34 +92,73 @@ class Compute(Protocol):
 
 async def _converge_status(
     memo: Memo, kind: str, plural: str, body: Mapping[str, Any], compute: Compute
-) -> None:
-    """Read, compute, write with a resourceVersion precondition; on a conflict, start over.
+) -> dict[str, Any] | None:
+    """Read, compute, write with a resourceVersion precondition; retry conflicts soundly.
 
     Two writers (a second operator replica during a rollout, a person with
     kubectl) can race on a status.  Without the precondition the slower one
-    would overwrite facts it never saw; with it, the loser re-reads and
-    recomputes, so no update is lost.
+    would overwrite facts it never saw.  With it, a 409 leads to a fresh read:
+    if only metadata moved (kopf's own annotations do, all the time), the
+    computed status still holds and is written again; if the spec or the
+    status changed, the pass is recomputed from the newer facts.
     """
     namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
     path = resource_path(f"{GROUP}/{VERSION}", plural, namespace, name)
     async with _lock(memo, kind, namespace, name):
+        fresh = await memo.kube.get(path)
+        if fresh is None:
+            return None  # deleted meanwhile; garbage collection removes what it owned
+        status, transitions = await compute(fresh)
         for _ in range(CONFLICT_ATTEMPTS):
-            fresh = await memo.kube.get(path)
-            if fresh is None:
-                return  # deleted meanwhile; garbage collection removes what it owned
-            status, transitions = await compute(fresh)
             if _unchanged(fresh.get("status"), status):
-                return
+                return status
             try:
                 await memo.kube.patch_status(path, status, fresh["metadata"]["resourceVersion"])
             except ConflictError:
-                logger.info(
-                    "%s %s/%s changed while reconciling (409); recomputing", kind, namespace, name
-                )
+                based_on = fresh
+                fresh = await memo.kube.get(path)
+                if fresh is None:
+                    return None
+                if _generation_or_status_moved(based_on, fresh):
+                    logger.info(
+                        "%s %s/%s changed meanwhile (409); recomputing", kind, namespace, name
+                    )
+                    status, transitions = await compute(fresh)
                 continue
-            _post_events(fresh, transitions)
-            return
+            await _post_events(memo, fresh, transitions)
+            return status
     raise kopf.TemporaryError(f"the status of {kind} {namespace}/{name} kept conflicting", delay=1)
+
+
+async def _reverify_forever(memo: Memo, interval: float) -> None:
+    """Re-verify every known MCPServer each ``interval`` seconds.
+
+    A plain task rather than kopf timers: kopf puts a finalizer on every object
+    with a timer, and then an MCPServer (and its namespace) could not be
+    deleted while the operator is down.  Verification needs no finalizer.
+    """
+    while True:
+        await asyncio.sleep(interval)
+        results = await asyncio.gather(
+            *(reconcile_server(body, memo) for body in list(memo.servers.values())),
+            return_exceptions=True,
+        )
+        for failure in (r for r in results if isinstance(r, BaseException)):
+            logger.warning("re-verification failed: %s", failure)
+
+
+def _generation_or_status_moved(before: Mapping[str, Any], after: Mapping[str, Any]) -> bool:
+    return bool(
+        before["metadata"].get("generation") != after["metadata"].get("generation")
+        or before.get("status") != after.get("status")
+    )
+
+
+async def _bounded_verify(slots: asyncio.Semaphore, url: str, **options: Any) -> Inventory:
+    # The time limit starts once a slot is free: it measures the server, not
+    # the operator's own queue when hundreds of servers appear at once.
+    async with slots:
+        return await verify(url, **options)
 
 
 def _parse(model: type[_Model], body: Mapping[str, Any]) -> _Model:
@@ -127,7 +171,8 @@ def _parse(model: type[_Model], body: Mapping[str, Any]) -> _Model:
         ) from exc
 
 
-async def reconcile_server(body: Mapping[str, Any], memo: Memo) -> None:
+async def reconcile_server(body: Mapping[str, Any], memo: Memo) -> bool:
+    """Reconcile one MCPServer; whether it is Ready afterwards."""
     settings = servers.Settings(
         bridge_image=memo.config.bridge_image, verify_timeout=memo.config.verify_timeout
     )
@@ -137,13 +182,14 @@ async def reconcile_server(body: Mapping[str, Any], memo: Memo) -> None:
             _parse(MCPServer, fresh),
             fresh.get("status"),
             cluster=memo.kube,
-            verifier=verify,
+            verifier=functools.partial(_bounded_verify, memo.verify_slots),
             settings=settings,
             now=_now,
         )
         return outcome.status, outcome.transitions
 
-    await _converge_status(memo, "MCPServer", "mcpservers", body, compute)
+    status = await _converge_status(memo, "MCPServer", "mcpservers", body, compute)
+    return status_of((status or {}).get("conditions"), "Ready") == "True"
 
 
 def _snapshot(body: Mapping[str, Any]) -> groups.ServerSnapshot:
@@ -182,12 +228,20 @@ def _in(indexes: Mapping[str, Any], name: str, key: Any) -> list[Any]:
     return list(index.get(key, []))
 
 
+SERVERS = (GROUP, VERSION, "mcpservers")
+GROUPS = (GROUP, VERSION, "mcpgroups")
+POLICIES = (GROUP, VERSION, "accesspolicies")
+
+
 def register(registry: kopf.OperatorRegistry, config: OperatorConfig) -> None:
     """Register every handler on ``registry`` with the intervals of ``config``."""
-    servers_resource = (GROUP, VERSION, "mcpservers")
-    groups_resource = (GROUP, VERSION, "mcpgroups")
-    policies_resource = (GROUP, VERSION, "accesspolicies")
+    _register_lifecycle(registry, config)
+    _register_indexes(registry)
+    _register_servers(registry, config)
+    _register_groups_and_policies(registry)
 
+
+def _register_lifecycle(registry: kopf.OperatorRegistry, config: OperatorConfig) -> None:
     @kopf.on.startup(registry=registry)
     async def startup(
         settings: kopf.OperatorSettings, memo: Any, logger: kopf.Logger, **_: Any
@@ -201,12 +255,17 @@ def register(registry: kopf.OperatorRegistry, config: OperatorConfig) -> None:
         settings.watching.connect_timeout = 10
         settings.batching.worker_limit = config.workers
         settings.networking.error_backoffs = [1, 2, 5, 10, 30]
-        settings.posting.level = logging.WARNING
+        # Handler retries are expected (a server on its way up); only our own
+        # condition transitions become Events.
+        settings.posting.level = logging.ERROR
         info = kopf.login_via_client(logger=logger, settings=settings)
         if info is None:
             raise kopf.PermanentError("no Kubernetes credentials: set KUBECONFIG or run in a pod")
         memo.kube = KubeClient.connect(info, concurrency=config.api_concurrency)
         memo.locks = {}
+        memo.verify_slots = asyncio.Semaphore(config.verify_concurrency)
+        memo.servers = {}
+        memo.reverifier = asyncio.create_task(_reverify_forever(memo, config.verify_interval))
 
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
@@ -215,36 +274,58 @@ def register(registry: kopf.OperatorRegistry, config: OperatorConfig) -> None:
 
     @kopf.on.cleanup(registry=registry)
     async def cleanup(memo: Any, **_: Any) -> None:
+        memo.reverifier.cancel()
         await memo.kube.close()
 
-    # Index ids are the kwarg names handlers receive them under.
-    @kopf.index(*servers_resource, id="server_snapshots", registry=registry)
+
+def _register_indexes(registry: kopf.OperatorRegistry) -> None:
+    # Handler ids are explicit: kopf stores progress in annotations named after
+    # them, and index ids are the kwarg names handlers receive indexes under.
+    @kopf.index(*SERVERS, id="server_snapshots", registry=registry)
     def server_snapshots(body: kopf.Body, namespace: str | None, **_: Any) -> dict[str, Any]:
         return {namespace or "": _snapshot(body)}
 
-    @kopf.index(*servers_resource, id="server_bodies", registry=registry)
+    @kopf.index(*SERVERS, id="server_bodies", registry=registry)
     def server_bodies(
         body: kopf.Body, namespace: str | None, name: str, **_: Any
     ) -> dict[Any, Any]:
         return {(namespace or "", name): body}
 
-    @kopf.index(*groups_resource, id="group_bodies", registry=registry)
+    @kopf.index(*GROUPS, id="group_bodies", registry=registry)
     def group_bodies(body: kopf.Body, namespace: str | None, **_: Any) -> dict[str, Any]:
         return {namespace or "": body}
 
-    @kopf.index(*policies_resource, id="policy_bodies", registry=registry)
+    @kopf.index(*POLICIES, id="policy_bodies", registry=registry)
     def policy_bodies(body: kopf.Body, namespace: str | None, **_: Any) -> dict[str, Any]:
         return {namespace or "": body}
 
-    @kopf.on.resume(*servers_resource, registry=registry)
-    @kopf.on.create(*servers_resource, registry=registry)
-    @kopf.on.update(*servers_resource, registry=registry)
-    @kopf.timer(*servers_resource, interval=config.verify_interval, registry=registry)
-    async def server_changed(body: kopf.Body, memo: Any, **_: Any) -> None:
-        await reconcile_server(body, memo)
+
+def _register_servers(registry: kopf.OperatorRegistry, config: OperatorConfig) -> None:
+    @kopf.on.resume(*SERVERS, id="reconcile-server", registry=registry)
+    @kopf.on.create(*SERVERS, id="reconcile-server", registry=registry)
+    @kopf.on.update(*SERVERS, id="reconcile-server", registry=registry)
+    async def server_changed(body: kopf.Body, memo: Any, retry: int = 0, **_: Any) -> None:
+        ready = await reconcile_server(body, memo)
+        if not ready:
+            # Come back sooner than the next re-verification while it is on its way up.
+            raise kopf.TemporaryError(
+                "not Ready yet", delay=min(2.0**retry, config.verify_interval)
+            )
+
+    @kopf.on.event(*SERVERS, id="track-server", registry=registry)
+    def track_server(
+        body: kopf.Body, memo: Any, event: kopf.RawEvent, namespace: str | None, name: str, **_: Any
+    ) -> None:
+        key = (namespace or "", name)
+        if event["type"] == "DELETED":
+            memo.servers.pop(key, None)
+        else:
+            memo.servers[key] = body
 
     def owned_trigger(*resource: str) -> None:
-        @kopf.on.event(*resource, labels=_OWNED_LABELS, registry=registry)
+        @kopf.on.event(
+            *resource, id=f"repair-{resource[-1]}", labels=_OWNED_LABELS, registry=registry
+        )
         async def owned_changed(body: kopf.Body, memo: Any, **indexes: Any) -> None:
             metadata = body["metadata"]
             owner = (
@@ -257,17 +338,19 @@ def register(registry: kopf.OperatorRegistry, config: OperatorConfig) -> None:
     owned_trigger("apps", "v1", "deployments")
     owned_trigger("v1", "services")
 
-    @kopf.on.resume(*groups_resource, registry=registry)
-    @kopf.on.create(*groups_resource, registry=registry)
-    @kopf.on.update(*groups_resource, registry=registry)
+
+def _register_groups_and_policies(registry: kopf.OperatorRegistry) -> None:
+    @kopf.on.resume(*GROUPS, id="resolve-group", registry=registry)
+    @kopf.on.create(*GROUPS, id="resolve-group", registry=registry)
+    @kopf.on.update(*GROUPS, id="resolve-group", registry=registry)
     async def group_changed(
         body: kopf.Body, memo: Any, namespace: str | None, **indexes: Any
     ) -> None:
         await reconcile_group(body, memo, _in(indexes, "server_snapshots", namespace))
 
-    @kopf.on.resume(*policies_resource, registry=registry)
-    @kopf.on.create(*policies_resource, registry=registry)
-    @kopf.on.update(*policies_resource, registry=registry)
+    @kopf.on.resume(*POLICIES, id="resolve-policy", registry=registry)
+    @kopf.on.create(*POLICIES, id="resolve-policy", registry=registry)
+    @kopf.on.update(*POLICIES, id="resolve-policy", registry=registry)
     async def policy_changed(
         body: kopf.Body, memo: Any, namespace: str | None, **indexes: Any
     ) -> None:
@@ -278,8 +361,8 @@ def register(registry: kopf.OperatorRegistry, config: OperatorConfig) -> None:
             (g["metadata"]["name"] for g in _in(indexes, "group_bodies", namespace)),
         )
 
-    @kopf.on.event(*servers_resource, registry=registry)
-    @kopf.on.event(*groups_resource, registry=registry)
+    @kopf.on.event(*SERVERS, id="namespace-changed", registry=registry)
+    @kopf.on.event(*GROUPS, id="namespace-changed", registry=registry)
     async def namespace_changed(memo: Any, namespace: str | None, **indexes: Any) -> None:
         snapshots = _in(indexes, "server_snapshots", namespace)
         group_list = _in(indexes, "group_bodies", namespace)

@@ -17,8 +17,11 @@ rather than piling up thousands of open requests.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import json
+import logging
 import ssl
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,6 +30,7 @@ import kopf
 
 Manifest = dict[str, Any]
 
+logger = logging.getLogger(__name__)
 FIELD_MANAGER = "mcphub-operator"
 RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
 BACKOFF_SECONDS = (0.2, 0.5, 1.0, 2.0, 5.0)
@@ -158,6 +162,15 @@ class KubeClient:
             "DELETE", path, body={"propagationPolicy": "Background"}, missing_ok=True
         )
 
+    async def post_event(self, obj: Manifest, type_: str, reason: str, message: str) -> None:
+        """Record an Event on ``obj``; losing one is better than failing a reconcile."""
+        event = event_manifest(obj, type_, reason, message)
+        path = resource_path("v1", "events", event["metadata"]["namespace"])
+        try:
+            await self._request("POST", path, body=event)
+        except (KubeError, aiohttp.ClientError, TimeoutError) as exc:
+            logger.warning("could not record event %s on %s: %s", reason, path, exc)
+
     async def patch_status(self, path: str, status: Manifest, resource_version: str) -> None:
         """Merge-patch the status of the object at ``path`` if it is still at ``resource_version``.
 
@@ -178,3 +191,33 @@ def _detail(text: str) -> str:
         return str(json.loads(text).get("message", text))
     except (ValueError, AttributeError):
         return text[:500]
+
+
+def event_manifest(obj: Manifest, type_: str, reason: str, message: str) -> Manifest:
+    """A core/v1 Event about ``obj``, as ``kubectl describe`` shows them."""
+    metadata = obj["metadata"]
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {
+            "name": f"{metadata['name']}.{uuid.uuid4().hex[:16]}",
+            "namespace": metadata["namespace"],
+        },
+        "involvedObject": {
+            "apiVersion": obj["apiVersion"],
+            "kind": obj["kind"],
+            "name": metadata["name"],
+            "namespace": metadata["namespace"],
+            "uid": metadata.get("uid", ""),
+            "resourceVersion": metadata.get("resourceVersion", ""),
+        },
+        "type": type_,
+        "reason": reason,
+        "message": message[:1024],
+        "source": {"component": FIELD_MANAGER},
+        "reportingComponent": FIELD_MANAGER,
+        "firstTimestamp": now,
+        "lastTimestamp": now,
+        "count": 1,
+    }

@@ -42,9 +42,9 @@ def ready_and_verified(plane: ControlPlane, namespace: str) -> int:
     return count
 
 
-def run(servers: int, deadline: float) -> dict[str, float]:
+def run(servers: int, deadline: float, keep: Path | None) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="mcphub-bench-") as tmp:
-        work = Path(tmp)
+        work = keep or Path(tmp)
         with (
             running_control_plane(work / "kube") as plane,
             running_everything_http(work / "everything") as url,
@@ -53,7 +53,9 @@ def run(servers: int, deadline: float) -> dict[str, float]:
             for plural in ("mcpservers", "mcpgroups", "accesspolicies"):
                 plane.kubectl("wait", "--for=condition=Established", f"crd/{plural}.mcphub.dev")
             plane.kubectl("create", "namespace", "bench")
-            operator = start_operator(plane, work / "operator", "--verify-interval=30")
+            operator = start_operator(
+                plane, work / "operator", "--verify-interval=30", "--verify-timeout=10"
+            )
             try:
                 items = [
                     {
@@ -98,8 +100,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--servers", type=int, default=200)
     parser.add_argument("--deadline", type=float, default=300.0, help="give up after seconds")
+    parser.add_argument("--keep", type=Path, help="keep logs and state in this folder")
     args = parser.parse_args()
-    print(json.dumps(run(args.servers, args.deadline)))
+    print(json.dumps(run(args.servers, args.deadline, args.keep)))
 
 
 if __name__ == "__main__":

@@ -82,7 +82,7 @@ def test_two_operators_racing_on_statuses_converge_on_the_newest_spec(
         first.stop()
         second.stop()
     conflicts = sum(
-        (folder / "operator.log").read_text().count("while reconciling (409)")
+        (folder / "operator.log").read_text().count("changed meanwhile (409)")
         for folder in (tmp_path / "first", tmp_path / "second")
     )
-    print(f"status conflicts retried by the two operators: {conflicts}")
+    print(f"status conflicts recomputed by the two operators: {conflicts}")

@@ -67,18 +67,16 @@ def test_group_reports_a_missing_member_until_it_exists(
     )
     apply(crds_installed, namespace, "MCPServer", "echoes", remote(everything))
 
+    expected = f"MCPServer 'time' named in spec.servers does not exist in {namespace}"
+
     def missing_time() -> dict[str, Any]:
         found = condition(
             status(crds_installed, namespace, "mcpgroup", "assistant"), "MembersResolved"
         )
-        return found if found.get("status") == "False" else {}
+        return found if found.get("message") == expected else {}
 
-    members = eventually(missing_time, timeout=30, what="MembersResolved=False")
-    assert members["reason"] == "MemberNotFound"
-    assert (
-        members["message"]
-        == f"MCPServer 'time' named in spec.servers does not exist in {namespace}"
-    )
+    members = eventually(missing_time, timeout=30, what="MembersResolved=False naming 'time'")
+    assert (members["status"], members["reason"]) == ("False", "MemberNotFound")
 
     apply(crds_installed, namespace, "MCPServer", "time", remote(everything))
     crds_installed.kubectl(
