@@ -51,9 +51,18 @@ def test_the_wheel_holds_the_three_packages_and_no_top_level_operator(tmp_path: 
 
 
 def test_images_run_the_commands_the_tests_run() -> None:
-    operator_image = (REPO_ROOT / "operator" / "Dockerfile").read_text()
-    assert 'ENTRYPOINT ["python", "-m", "mcphub_operator"]' in operator_image
-    hub_image = (REPO_ROOT / "hub_proxy" / "Dockerfile").read_text()
-    assert 'ENTRYPOINT ["python", "-m", "hub_proxy"]' in hub_image
+    stages = (REPO_ROOT / "Dockerfile").read_text().split("\nFROM ")
+    entrypoints = {
+        stage.split(" AS ")[1].split()[0]: line.removeprefix("ENTRYPOINT ")
+        for stage in stages
+        if " AS " in stage
+        for line in stage.splitlines()
+        if line.startswith("ENTRYPOINT ")
+    }
+    assert entrypoints == {
+        "operator": '["python", "-m", "mcphub_operator"]',
+        "hub": '["python", "-m", "hub_proxy"]',
+    }
+    # The sidecar runs the bridge from the hub image.
     bridge = workloads.bridge_sidecar(Container(image="x", command=["x"]), bridge_image="hub")
     assert bridge["command"] == ["python", "-m", "hub_proxy.bridge"]

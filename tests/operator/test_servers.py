@@ -40,6 +40,14 @@ def apply(plane: ControlPlane, namespace: str, document: dict[str, Any]) -> None
     plane.kubectl("apply", "--server-side", "-n", namespace, "-f", "-", stdin=json.dumps(document))
 
 
+def apply_sample(plane: ControlPlane, namespace: str, sample: str, kind: str, name: str) -> Any:
+    """Apply a sample file and wait for the operator to make ``kind``/``name`` for it."""
+    plane.kubectl("apply", "--server-side", "-n", namespace, "-f", str(SAMPLES / sample))
+    return eventually(
+        lambda: get(plane, namespace, kind, name), timeout=30, what=f"{kind} {name} of {sample}"
+    )
+
+
 def remote_server(name: str, url: str, **spec: Any) -> dict[str, Any]:
     return {
         "apiVersion": "mcphub.dev/v1alpha1",
@@ -63,13 +71,8 @@ def everything(tmp_path: Path, everything_port: int) -> Iterator[str]:
 def test_stdio_sample_gets_a_locked_down_deployment_with_the_bridge_wired_in(
     crds_installed: ControlPlane, operator: ManagedProcess, namespace: str
 ) -> None:
-    crds_installed.kubectl(
-        "apply", "--server-side", "-n", namespace, "-f", str(SAMPLES / "mcpserver-time-stdio.yaml")
-    )
-    deployment = eventually(
-        lambda: get(crds_installed, namespace, "deployment", "time"),
-        timeout=30,
-        what="the Deployment of the stdio sample",
+    deployment = apply_sample(
+        crds_installed, namespace, "mcpserver-time-stdio.yaml", "deployment", "time"
     )
     server = get(crds_installed, namespace, "mcpserver", "time")
     owner = deployment["metadata"]["ownerReferences"][0]
@@ -145,18 +148,8 @@ def test_stdio_sample_gets_a_locked_down_deployment_with_the_bridge_wired_in(
 def test_http_sample_runs_its_own_port_with_probes_and_replicas(
     crds_installed: ControlPlane, operator: ManagedProcess, namespace: str
 ) -> None:
-    crds_installed.kubectl(
-        "apply",
-        "--server-side",
-        "-n",
-        namespace,
-        "-f",
-        str(SAMPLES / "mcpserver-everything-http.yaml"),
-    )
-    deployment = eventually(
-        lambda: get(crds_installed, namespace, "deployment", "everything"),
-        timeout=30,
-        what="the Deployment of the HTTP sample",
+    deployment = apply_sample(
+        crds_installed, namespace, "mcpserver-everything-http.yaml", "deployment", "everything"
     )
     assert deployment["spec"]["replicas"] == 2
     pod = deployment["spec"]["template"]["spec"]
@@ -176,12 +169,7 @@ def test_http_sample_runs_its_own_port_with_probes_and_replicas(
 def test_deleting_the_server_garbage_collects_its_deployment_and_service(
     crds_installed: ControlPlane, operator: ManagedProcess, namespace: str
 ) -> None:
-    crds_installed.kubectl(
-        "apply", "--server-side", "-n", namespace, "-f", str(SAMPLES / "mcpserver-time-stdio.yaml")
-    )
-    eventually(
-        lambda: get(crds_installed, namespace, "service", "time"), timeout=30, what="the Service"
-    )
+    apply_sample(crds_installed, namespace, "mcpserver-time-stdio.yaml", "service", "time")
     crds_installed.kubectl("delete", "-n", namespace, "mcpserver", "time")
 
     def workload_gone() -> bool:
@@ -196,18 +184,8 @@ def test_deleting_the_server_garbage_collects_its_deployment_and_service(
 def test_hand_edits_and_deletions_of_owned_objects_are_repaired(
     crds_installed: ControlPlane, operator: ManagedProcess, namespace: str
 ) -> None:
-    crds_installed.kubectl(
-        "apply",
-        "--server-side",
-        "-n",
-        namespace,
-        "-f",
-        str(SAMPLES / "mcpserver-everything-http.yaml"),
-    )
-    eventually(
-        lambda: get(crds_installed, namespace, "service", "everything"),
-        timeout=30,
-        what="the Service",
+    apply_sample(
+        crds_installed, namespace, "mcpserver-everything-http.yaml", "service", "everything"
     )
     # Another field manager (a person, an HPA) takes over replicas: a conflict
     # the operator must win, not lose.

@@ -9,7 +9,7 @@ GitOps tool never mistakes an old Ready for an answer about a new spec.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -70,6 +70,41 @@ def merge(
                 Transition(condition.type, before.get("status") if before else None, condition)
             )
     return merged, transitions
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """A kind whose readiness is "are the names it references there?" (groups, policies)."""
+
+    condition: str
+    resolved_reason: str
+    broken_reason: str
+
+    def observe(self, problem: str | None, summary: str) -> list[Observed]:
+        """The resolution condition and Ready: False naming the problem, else True."""
+        if problem:
+            return [
+                Observed(self.condition, "False", self.broken_reason, problem),
+                Observed("Ready", "False", self.broken_reason, problem),
+            ]
+        return [
+            Observed(self.condition, "True", self.resolved_reason, summary),
+            Observed("Ready", "True", self.condition, summary),
+        ]
+
+
+def settle(
+    previous_status: Mapping[str, Any] | None,
+    observed: Iterable[Observed],
+    *,
+    generation: int,
+    now: datetime.datetime,
+) -> tuple[dict[str, Any], list[Transition]]:
+    """The common part of a status -- observedGeneration and conditions -- and its transitions."""
+    conditions, transitions = merge(
+        (previous_status or {}).get("conditions"), observed, generation=generation, now=now
+    )
+    return {"observedGeneration": generation, "conditions": conditions}, transitions
 
 
 def status_of(conditions: Sequence[dict[str, Any]] | None, kind: str) -> str | None:

@@ -18,7 +18,9 @@ from typing import Any
 from mcphub_api import MCPGroup
 from mcphub_api.meta import LabelSelector
 from mcphub_api.toolpolicy import passes
-from mcphub_operator.core.conditions import Observed, Transition, merge
+from mcphub_operator.core.conditions import Resolution, Transition, settle
+
+MEMBERSHIP = Resolution("MembersResolved", "AllMembersFound", "MemberNotFound")
 
 
 @dataclass(frozen=True)
@@ -68,33 +70,19 @@ def resolve(
     tool_count = sum(
         1 for name in members for tool in by_name[name].tools if passes(tool, filters.get(name))
     )
+    problem = None
     if missing:
         names = ", ".join(repr(name) for name in missing)
-        message = (
-            f"MCPServer {names} named in spec.servers does not exist in {group.metadata.namespace}"
-        )
-        observed = [
-            Observed("MembersResolved", "False", "MemberNotFound", message),
-            Observed("Ready", "False", "MemberNotFound", message),
-        ]
-    else:
-        message = f"{len(members)} member servers, {tool_count} tools"
-        observed = [
-            Observed("MembersResolved", "True", "AllMembersFound", message),
-            Observed("Ready", "True", "MembersResolved", message),
-        ]
-    conditions, transitions = merge(
-        (previous_status or {}).get("conditions"),
-        observed,
-        generation=group.metadata.generation,
-        now=now,
+        namespace = group.metadata.namespace
+        problem = f"MCPServer {names} named in spec.servers does not exist in {namespace}"
+    observed = MEMBERSHIP.observe(problem, f"{len(members)} member servers, {tool_count} tools")
+    status, transitions = settle(
+        previous_status, observed, generation=group.metadata.generation, now=now
     )
-    status = {
-        "observedGeneration": group.metadata.generation,
-        "conditions": conditions,
-        "servers": sorted(members),
-        "serverCount": len(members),
-        "toolCount": tool_count,
-        "endpoint": endpoint(group),
-    }
+    status.update(
+        servers=sorted(members),
+        serverCount=len(members),
+        toolCount=tool_count,
+        endpoint=endpoint(group),
+    )
     return status, transitions

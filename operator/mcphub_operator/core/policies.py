@@ -15,9 +15,10 @@ from typing import Any
 
 from mcphub_api import AccessPolicy
 from mcphub_api.toolpolicy import matches_any
-from mcphub_operator.core.conditions import Observed, Transition, merge
+from mcphub_operator.core.conditions import Resolution, Transition, settle
 
 _GLOB_CHARACTERS = frozenset("*?[")
+REFERENCES = Resolution("ReferencesResolved", "AllTargetsFound", "TargetNotFound")
 
 
 def _is_literal(pattern: str) -> bool:
@@ -45,30 +46,18 @@ def resolve(
                 for pattern in patterns
                 if _is_literal(pattern) and pattern not in existing
             ]
-    if missing:
-        message = "; ".join(missing) + f" in {policy.metadata.namespace}"
-        observed = [
-            Observed("ReferencesResolved", "False", "TargetNotFound", message),
-            Observed("Ready", "False", "TargetNotFound", message),
-        ]
-    else:
-        message = f"covers {len(covered_servers)} servers and {len(covered_groups)} groups"
-        observed = [
-            Observed("ReferencesResolved", "True", "AllTargetsFound", message),
-            Observed("Ready", "True", "ReferencesResolved", message),
-        ]
-    conditions, transitions = merge(
-        (previous_status or {}).get("conditions"),
-        observed,
+    problem = "; ".join(missing) + f" in {policy.metadata.namespace}" if missing else None
+    summary = f"covers {len(covered_servers)} servers and {len(covered_groups)} groups"
+    status, transitions = settle(
+        previous_status,
+        REFERENCES.observe(problem, summary),
         generation=policy.metadata.generation,
         now=now,
     )
-    status = {
-        "observedGeneration": policy.metadata.generation,
-        "conditions": conditions,
-        "subjectCount": len(policy.spec.subjects),
-        "ruleCount": len(policy.spec.rules),
-        "serverCount": len(covered_servers),
-        "groupCount": len(covered_groups),
-    }
+    status.update(
+        subjectCount=len(policy.spec.subjects),
+        ruleCount=len(policy.spec.rules),
+        serverCount=len(covered_servers),
+        groupCount=len(covered_groups),
+    )
     return status, transitions

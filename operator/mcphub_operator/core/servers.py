@@ -26,7 +26,7 @@ from typing import Any, Protocol
 from mcphub_api import MCPServer
 from mcphub_api.mcpserver import Container, Remote
 from mcphub_operator.core import workloads
-from mcphub_operator.core.conditions import Observed, Transition, merge
+from mcphub_operator.core.conditions import Observed, Transition, settle
 from mcphub_operator.core.verification import Inventory, VerificationError
 
 Manifest = dict[str, Any]
@@ -213,15 +213,10 @@ async def reconcile(
         observed += await _verify(
             server, url, status=status, cluster=cluster, verifier=verifier, settings=settings
         )
-    conditions, transitions = merge(
-        (previous_status or {}).get("conditions"),
-        observed,
-        generation=server.metadata.generation,
-        now=now(),
+    common, transitions = settle(
+        previous_status, observed, generation=server.metadata.generation, now=now()
     )
-    status["conditions"] = conditions
-    status["observedGeneration"] = server.metadata.generation
-    return Outcome(status=status, transitions=transitions)
+    return Outcome(status={**status, **common}, transitions=transitions)
 
 
 async def _verify(
