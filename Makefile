@@ -14,8 +14,13 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[dev]'
 	touch $@
 
+# The example folder runs mcp-server-time and server-everything as stdio
+# children; the installer puts both (and Node 22) in .cache/.
+SERVERS_PATH = $(CURDIR)/.cache/mcp-servers-venv/bin:$(CURDIR)/.cache/node/node_modules/.bin
+
 run: $(VENV)/.installed
-	$(BIN)/python -m hub_proxy
+	$(BIN)/python -m tests.testbed.install --servers-only
+	PATH="$(SERVERS_PATH):$$PATH" $(BIN)/python -m hub_proxy --config hub_proxy/examples/standalone
 
 testbed: $(VENV)/.installed
 	$(BIN)/python -m tests.testbed.install

@@ -1,23 +1,78 @@
-"""Run the hub: ``python -m hub_proxy [--host H] [--port P]``."""
+"""Run the standalone hub: ``python -m hub_proxy [--config DIR] [--host H] [--port P]``.
+
+The hub reads MCPServer and MCPGroup YAML from DIR, validated as admission
+would validate it, runs every server that has ``spec.container.command`` as a
+local stdio child, and serves them at ``/mcp``, ``/mcp/{group}`` and
+``/mcp/{server}``.  Without ``--config`` it serves the example folder that
+ships with it (``hub_proxy/examples/standalone``), which is what ``make run``
+starts; that example needs ``mcp-server-time`` and ``mcp-server-everything``
+on the PATH, which ``make run`` installs and provides.
+
+An invalid folder is exit status 2 with every problem listed by file,
+document, object and field: the same contract as a command-line usage error,
+because the configuration is the command line of a standalone hub.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import sys
+from pathlib import Path
+from typing import Final
 
 from aiohttp import web
 
 from hub_proxy.app import create_app
+from hub_proxy.bridge import logs
+from hub_proxy.catalog import load_catalog
+from hub_proxy.upstreams import Upstreams
+from mcphub_api.errors import LoadError
+
+EXAMPLE_CONFIG: Final = Path(__file__).parent / "examples" / "standalone"
+# Long enough for running calls to get their answers, short enough for a restart.
+_HTTP_SHUTDOWN_SECONDS: Final = 5.0
+
+logger = logging.getLogger("hub_proxy")
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="mcphub-hub", description=__doc__)
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="mcphub-hub", description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="DIR",
+        default=EXAMPLE_CONFIG,
+        help=f"folder of MCPServer and MCPGroup YAML (default: {EXAMPLE_CONFIG})",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=8080, help="TCP port to listen on")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    web.run_app(create_app(), host=args.host, port=args.port)
+    logs.configure()
+    try:
+        catalog = load_catalog(args.config)
+    except LoadError as exc:
+        print(f"mcphub-hub: invalid configuration in {args.config}:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
+    for name, why in catalog.unsupported.items():
+        logger.warning("MCPServer not served", extra={"server": name, "why": why})
+    for warning in catalog.warnings:
+        logger.warning(warning)
+    paths = sorted(scope.path for scope in catalog.scopes.values())
+    logger.info("hub configured", extra={"servers": sorted(catalog.servers), "paths": paths})
+    app = create_app(catalog, Upstreams(catalog.servers))
+    web.run_app(
+        app,
+        host=args.host,
+        port=args.port,
+        access_log=None,
+        shutdown_timeout=_HTTP_SHUTDOWN_SECONDS,
+        print=None,
+    )
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

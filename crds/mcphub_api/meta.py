@@ -14,6 +14,7 @@ evaluates them at admission; the standalone loader evaluates the same strings.
 from __future__ import annotations
 
 import datetime
+from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -145,6 +146,24 @@ class LabelSelector(APIModel):
 
     match_expressions: list[LabelSelectorRequirement] | None = Field(default=None, max_length=32)
     """Requirements on label keys and values, all of which must hold."""
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        """``metav1.LabelSelector`` semantics: every requirement must hold."""
+        for key, wanted in (self.match_labels or {}).items():
+            if labels.get(key) != wanted:
+                return False
+        for requirement in self.match_expressions or []:
+            present = requirement.key in labels
+            value = labels.get(requirement.key)
+            holds = {
+                "In": present and value in requirement.values,
+                "NotIn": not present or value not in requirement.values,
+                "Exists": present,
+                "DoesNotExist": not present,
+            }[requirement.operator]
+            if not holds:
+                return False
+        return True
 
 
 class SecretKeySelector(APIModel):

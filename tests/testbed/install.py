@@ -129,16 +129,28 @@ def ensure_node_packages() -> None:
     stamp.write_text(fingerprint)
 
 
-STEPS: dict[str, Callable[[], object]] = {
+# The reference MCP servers, which the standalone hub's example also runs.
+SERVER_STEPS: dict[str, Callable[[], object]] = {
     "mcp servers venv": ensure_mcp_servers_venv,
     "npm packages": ensure_node_packages,
+}
+STEPS: dict[str, Callable[[], object]] = {
+    **SERVER_STEPS,
     "kubernetes control plane": kube_build.ensure_built,
 }
 
 
-def main() -> int:
+def server_path() -> str:
+    """PATH entries that put the reference servers (and Node 22) first."""
+    return os.pathsep.join(
+        [str(mcp_servers_venv() / "bin"), str(node_dir() / "node_modules" / ".bin")]
+    )
+
+
+def main(argv: list[str]) -> int:
+    steps = SERVER_STEPS if "--servers-only" in argv else STEPS
     timings: dict[str, float] = {}
-    for name, step in STEPS.items():
+    for name, step in steps.items():
         started = time.monotonic()
         try:
             step()
@@ -152,4 +164,4 @@ def main() -> int:
 
 if __name__ == "__main__":
     os.chdir(REPO_ROOT)
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

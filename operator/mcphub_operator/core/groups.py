@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from mcphub_api import MCPGroup
-from mcphub_api.meta import LabelSelector
 from mcphub_api.toolpolicy import passes
 from mcphub_operator.core.conditions import Resolution, Transition, settle
 
@@ -30,25 +29,6 @@ class ServerSnapshot:
     name: str
     labels: Mapping[str, str]
     tools: tuple[str, ...]
-
-
-def selects(selector: LabelSelector, labels: Mapping[str, str]) -> bool:
-    """``metav1.LabelSelector`` semantics: every requirement must hold."""
-    for key, wanted in (selector.match_labels or {}).items():
-        if labels.get(key) != wanted:
-            return False
-    for requirement in selector.match_expressions or []:
-        present = requirement.key in labels
-        value = labels.get(requirement.key)
-        holds = {
-            "In": present and value in requirement.values,
-            "NotIn": not present or value not in requirement.values,
-            "Exists": present,
-            "DoesNotExist": not present,
-        }[requirement.operator]
-        if not holds:
-            return False
-    return True
 
 
 def endpoint(group: MCPGroup) -> str:
@@ -66,7 +46,7 @@ def resolve(
     missing = sorted(name for name in filters if name not in by_name)
     members = {name for name in filters if name in by_name}
     if group.spec.selector is not None:
-        members |= {s.name for s in servers if selects(group.spec.selector, s.labels)}
+        members |= {s.name for s in servers if group.spec.selector.matches(s.labels)}
     tool_count = sum(
         1 for name in members for tool in by_name[name].tools if passes(tool, filters.get(name))
     )

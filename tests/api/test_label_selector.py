@@ -1,11 +1,10 @@
-"""Label selector semantics, as metav1.LabelSelector defines them."""
+"""LabelSelector.matches: metav1.LabelSelector semantics, shared by the operator and the hub."""
 
 from __future__ import annotations
 
 import pytest
 
 from mcphub_api.meta import LabelSelector
-from mcphub_operator.core.groups import selects
 
 LABELS = {"team": "platform", "tier": "utility"}
 
@@ -41,4 +40,4 @@ LABELS = {"team": "platform", "tier": "utility"}
     ],
 )
 def test_selector_semantics(selector: dict[str, object], expected: bool) -> None:
-    assert selects(LabelSelector.model_validate(selector), LABELS) is expected
+    assert LabelSelector.model_validate(selector).matches(LABELS) is expected

@@ -1,0 +1,166 @@
+"""What the hub is configured to serve: servers, groups, and the scopes they make.
+
+The catalog is the hub's reading of the API objects, reduced to the facts the
+rest of the hub acts on, as frozen values.  Standalone, it comes from a folder
+of the same YAML a cluster would take, loaded by :mod:`mcphub_api.loader`, so a
+file that starts a hub is a file ``kubectl apply`` accepts; in cluster it will
+come from a watch.  Either way nothing downstream of this module touches a
+pydantic model except the tool policy and filters, which
+:mod:`mcphub_api.toolpolicy` interprets for the operator and the hub alike.
+
+A **scope** is what one MCP endpoint shows: ``/mcp`` shows every server,
+``/mcp/{group}`` a group's members (each narrowed by its filter), and
+``/mcp/{server}`` one server alone.  Names in the first two are prefixed with
+the server's name, because two servers may well both have a ``search`` tool;
+the lone-server scope keeps the server's own names, so that it is
+indistinguishable from the server itself (the conformance suite runs against
+it).  A prefixed name depends only on the server and the tool, never on what
+else is in the scope: a client that remembered ``time__get_current_time``
+finds it again after a group gains a member.
+
+Standalone runs servers as local child processes, so only a server with a
+``spec.container.command`` can run (the image is ignored: the command must be
+installed on the machine).  Remote servers are not supported by this slice;
+they are listed in :attr:`Catalog.unsupported` with the reason, for a warning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from mcphub_api import MCPGroup, MCPServer
+from mcphub_api.loader import load_folder
+from mcphub_api.mcpgroup import ToolFilter
+from mcphub_api.mcpserver import ToolPolicy
+
+# Server names are DNS labels, which cannot contain "_": splitting a prefixed
+# name at the first "__" is therefore never ambiguous.
+SEPARATOR: Final = "__"
+
+
+@dataclass(frozen=True)
+class ServerEntry:
+    """One MCPServer the hub runs as a local stdio child."""
+
+    name: str
+    argv: tuple[str, ...]
+    # Literal values only: standalone has no Secrets or ConfigMaps to read.
+    env: Mapping[str, str]
+    policy: ToolPolicy | None
+
+
+@dataclass(frozen=True)
+class Member:
+    """A server as part of a scope, with the group's filter on its published tools."""
+
+    server: str
+    filter: ToolFilter | None = None
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What one endpoint serves."""
+
+    path: str
+    members: tuple[Member, ...]
+    # False only for a lone server's endpoint: its tools keep their own names.
+    prefixed: bool
+
+    @property
+    def servers(self) -> frozenset[str]:
+        return frozenset(member.server for member in self.members)
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """The servers to run, the scopes to serve, and what had to be left out and why."""
+
+    servers: Mapping[str, ServerEntry]
+    scopes: Mapping[str, Scope]
+    unsupported: Mapping[str, str]
+    warnings: tuple[str, ...]
+
+
+def load_catalog(folder: Path) -> Catalog:
+    """Read and validate ``folder``; raises :class:`mcphub_api.errors.LoadError`."""
+    resources = load_folder(folder)
+    servers = [r for r in resources if isinstance(r, MCPServer)]
+    groups = [r for r in resources if isinstance(r, MCPGroup)]
+    return build_catalog(servers, groups)
+
+
+def build_catalog(servers: list[MCPServer], groups: list[MCPGroup]) -> Catalog:
+    entries: dict[str, ServerEntry] = {}
+    unsupported: dict[str, str] = {}
+    warnings: list[str] = []
+    for server in sorted(servers, key=lambda s: s.metadata.name):
+        entry = _runnable(server, warnings)
+        if isinstance(entry, str):
+            unsupported[server.metadata.name] = entry
+        else:
+            entries[entry.name] = entry
+    scopes: dict[str, Scope] = {
+        "": Scope("/mcp", tuple(Member(name) for name in entries), prefixed=True)
+    }
+    for name in entries:
+        scopes[name] = Scope(f"/mcp/{name}", (Member(name),), prefixed=False)
+    labels = {s.metadata.name: dict(s.metadata.labels or {}) for s in servers}
+    for group in sorted(groups, key=lambda g: g.metadata.name):
+        name = group.metadata.name
+        if name in scopes:
+            warnings.append(
+                f"/mcp/{name} serves MCPGroup {name}, not the MCPServer of the same name"
+            )
+        scopes[name] = _group_scope(group, entries, labels, warnings)
+    return Catalog(entries, scopes, unsupported, tuple(warnings))
+
+
+def _runnable(server: MCPServer, warnings: list[str]) -> ServerEntry | str:
+    """The server as a local child, or why it cannot be one."""
+    name = server.metadata.name
+    container = server.spec.container
+    if container is None or not container.command:
+        if server.spec.remote is not None:
+            return "spec.remote is not supported by the standalone hub yet"
+        return "the standalone hub runs only servers with spec.container.command"
+    if server.spec.transport != "stdio":
+        warnings.append(
+            f"MCPServer {name}: transport {server.spec.transport} ignored; "
+            "standalone runs spec.container.command as a stdio server"
+        )
+    skipped_env = [e.name for e in container.env or [] if e.value is None]
+    if skipped_env or container.env_from:
+        warnings.append(
+            f"MCPServer {name}: env from Secrets or ConfigMaps is not available "
+            f"standalone; not set: {', '.join(skipped_env) or 'envFrom'}"
+        )
+    return ServerEntry(
+        name=name,
+        argv=(*container.command, *(container.args or [])),
+        env={e.name: e.value for e in container.env or [] if e.value is not None},
+        policy=server.spec.tools,
+    )
+
+
+def _group_scope(
+    group: MCPGroup,
+    entries: Mapping[str, ServerEntry],
+    labels: Mapping[str, Mapping[str, str]],
+    warnings: list[str],
+) -> Scope:
+    """Named members (with their filters) first, then the ones the selector adds."""
+    name = group.metadata.name
+    members: dict[str, Member] = {}
+    for named in group.spec.servers or []:
+        if named.name in entries:
+            members[named.name] = Member(named.name, named.tools)
+        else:
+            warnings.append(f"MCPGroup {name}: member {named.name} is not running")
+    if group.spec.selector is not None:
+        for server_name in entries:
+            if server_name not in members and group.spec.selector.matches(labels[server_name]):
+                members[server_name] = Member(server_name)
+    return Scope(f"/mcp/{name}", tuple(members.values()), prefixed=True)

@@ -1,0 +1,267 @@
+"""One downstream MCP session: the hub as the one server a client sees.
+
+The client connects to a scope (``/mcp``, ``/mcp/{group}``, ``/mcp/{server}``)
+and must not be able to tell that several servers stand behind it.  So the
+session answers everything it can from the hub's own knowledge and forwards
+only what needs an upstream:
+
+* ``initialize`` and ``ping`` are the hub's.  The capabilities it declares
+  are the union the hub can aggregate, independent of which upstreams happen to
+  be up, so a client's view of the endpoint does not change under it.
+* ``tools/list``, ``prompts/list`` and ``resources/list`` come from the
+  upstreams' caches through :mod:`hub_proxy.routing`, in one page: the hub
+  holds them all in memory anyway.
+* ``tools/call``, ``prompts/get`` and ``resources/read`` resolve the client's
+  name to an upstream and that upstream's own name, and go through the
+  multiplexer session this downstream session has with that upstream, opened
+  on first use.  The request keeps the client's id: the multiplexer remaps ids
+  and progress tokens towards the child and back, and relates everything the
+  child sends during the call (progress, logs, sampling, elicitation) to that
+  id, which is exactly the id the transport needs to put it on the call's
+  stream.  Cancellation needs nothing here: the transport cancels the task and
+  the multiplexer tells the child.
+
+``resources/read``, ``resources/subscribe`` and ``completion/complete`` are
+routed by URI or prompt name the same way (see :mod:`hub_proxy.routing`).
+Two limits of sharing one child: ``logging/setLevel`` is accepted but not
+forwarded, because the level would change for every session of the child; and
+the multiplexer broadcasts ``notifications/resources/updated`` to every session
+that has talked to that upstream, subscribed or not.
+
+An unknown tool is answered with JSON-RPC error -32602 (invalid params), as the
+MCP specification's tools page prescribes for unknown tools ("Protocol
+Errors ... Unknown tools", with exactly that code in its example); a
+``CallToolResult`` with ``isError`` is what the spec reserves for a tool that
+ran and failed, which a tool that does not exist did not.
+
+The multiplexer broadcasts an upstream's ``list_changed`` to all of its
+sessions; the relay drops those, because the hub sends its own once it has
+re-listed -- sooner would make the client re-list a stale cache.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any, Final, Protocol
+
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, LATEST_HANDSHAKE_VERSION
+
+from hub_proxy import routing
+from hub_proxy.catalog import Scope
+from hub_proxy.transport import Peer, Session, SessionFactory, jsonrpc
+from hub_proxy.upstreams import Upstreams
+
+INVALID_PARAMS: Final = -32602
+METHOD_NOT_FOUND: Final = -32601
+
+CAPABILITIES: Final[Mapping[str, Any]] = {
+    "tools": {"listChanged": True},
+    "prompts": {"listChanged": True},
+    "resources": {"listChanged": True, "subscribe": True},
+    "logging": {},
+    "completions": {},
+}
+
+logger = logging.getLogger(__name__)
+
+
+class _Handler(Protocol):
+    """Answers one request method."""
+
+    async def __call__(self, request: jsonrpc.Request, /) -> jsonrpc.Response: ...
+
+
+class _Table(Protocol):
+    """One of :mod:`hub_proxy.routing`'s tables: published items of a scope by name."""
+
+    def __call__(self, scope: Scope, upstreams: Upstreams, /) -> dict[str, routing.Published]: ...
+
+
+def _answer(result: Mapping[str, Any]) -> _Handler:
+    """A handler that always answers ``result``: for what the hub knows without asking."""
+
+    async def answer(request: jsonrpc.Request) -> jsonrpc.Response:
+        return request.respond(result)
+
+    return answer
+
+
+def _hub_version() -> str:
+    try:
+        return importlib.metadata.version("mcphub")
+    except importlib.metadata.PackageNotFoundError:
+        return "0"
+
+
+SERVER_INFO: Final[Mapping[str, Any]] = {"name": "mcphub", "version": _hub_version()}
+
+
+class _RelayPeer:
+    """The downstream client as one upstream's multiplexer sees it.
+
+    The multiplexer keys its sessions by ``session_id``, so each upstream gets
+    a name of its own for the same client; everything but ``list_changed``
+    goes straight through, ``related_to`` included.
+    """
+
+    def __init__(self, peer: Peer, server: str) -> None:
+        self._peer = peer
+        self._session_id = f"{peer.session_id}/{server}"
+
+    @property
+    def session_id(self) -> str:
+        return self._session_id
+
+    def notify(
+        self,
+        method: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        related_to: jsonrpc.RequestId | None = None,
+    ) -> None:
+        if method.endswith("/list_changed") and method != "notifications/roots/list_changed":
+            return
+        self._peer.notify(method, params, related_to=related_to)
+
+    async def request(
+        self,
+        method: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        related_to: jsonrpc.RequestId | None = None,
+    ) -> jsonrpc.Response:
+        return await self._peer.request(method, params, related_to=related_to)
+
+
+class HubSession:
+    """The :class:`~hub_proxy.transport.Session` of one downstream client in one scope."""
+
+    def __init__(self, scope: Scope, upstreams: Upstreams, peer: Peer) -> None:
+        self._scope = scope
+        self._upstreams = upstreams
+        self._peer = peer
+        self._links: dict[str, Session] = {}
+        self._handlers = self._handler_table()
+        upstreams.subscribe(self._changed)
+
+    async def handle_request(self, request: jsonrpc.Request) -> jsonrpc.Response:
+        handler = self._handlers.get(request.method)
+        if handler is None:
+            return request.fail(METHOD_NOT_FOUND, f"method not found: {request.method}")
+        return await handler(request)
+
+    def _handler_table(self) -> Mapping[str, _Handler]:
+        return {
+            "initialize": self._initialize,
+            "ping": _answer({}),
+            "tools/list": self._lister("tools", routing.tools),
+            "prompts/list": self._lister("prompts", routing.prompts),
+            "resources/list": self._lister("resources", routing.resources),
+            "resources/templates/list": self._templates,
+            "tools/call": self._caller(routing.tools, "tool"),
+            "prompts/get": self._caller(routing.prompts, "prompt"),
+            "resources/read": self._by_uri,
+            "resources/subscribe": self._by_uri,
+            "resources/unsubscribe": self._by_uri,
+            # Accepted, not forwarded: an upstream's log level is shared by every
+            # session of its one child, so one client must not set it for all.
+            "logging/setLevel": _answer({}),
+            "completion/complete": self._complete,
+        }
+
+    async def _initialize(self, request: jsonrpc.Request) -> jsonrpc.Response:
+        return request.respond(_initialize_result(request.params or {}))
+
+    def _lister(self, kind: str, table_of: _Table) -> _Handler:
+        async def answer(request: jsonrpc.Request) -> jsonrpc.Response:
+            table = table_of(self._scope, self._upstreams)
+            return request.respond({kind: [item.definition for item in table.values()]})
+
+        return answer
+
+    def _caller(self, table_of: _Table, what: str) -> _Handler:
+        async def call(request: jsonrpc.Request) -> jsonrpc.Response:
+            params = request.params or {}
+            name = params.get("name")
+            table = table_of(self._scope, self._upstreams)
+            published = table.get(name) if isinstance(name, str) else None
+            if published is None:
+                return request.fail(INVALID_PARAMS, f"Unknown {what}: {name}")
+            route = published.route
+            forwarded = replace(request, params={**params, "name": route.upstream_name})
+            return await self._link(route.server).handle_request(forwarded)
+
+        return call
+
+    async def handle_notification(self, notification: jsonrpc.Notification) -> None:
+        # The hub did the upstream handshakes itself; only roots concern them.
+        if notification.method == "notifications/roots/list_changed":
+            for link in self._links.values():
+                await link.handle_notification(notification)
+
+    async def close(self) -> None:
+        self._upstreams.unsubscribe(self._changed)
+        links, self._links = self._links, {}
+        for link in links.values():
+            await link.close()
+
+    async def _templates(self, request: jsonrpc.Request) -> jsonrpc.Response:
+        templates = routing.resource_templates(self._scope, self._upstreams)
+        return request.respond({"resourceTemplates": templates})
+
+    async def _by_uri(self, request: jsonrpc.Request) -> jsonrpc.Response:
+        uri = (request.params or {}).get("uri")
+        if not isinstance(uri, str):
+            return request.fail(INVALID_PARAMS, f"{request.method} needs a uri")
+        server = routing.server_for_uri(self._scope, self._upstreams, uri)
+        if server is None:
+            return request.fail(INVALID_PARAMS, f"Unknown resource: {uri}")
+        return await self._link(server).handle_request(request)
+
+    async def _complete(self, request: jsonrpc.Request) -> jsonrpc.Response:
+        """Completions go where the prompt or resource template they complete lives."""
+        params = request.params or {}
+        ref = params.get("ref")
+        ref = ref if isinstance(ref, Mapping) else {}
+        server: str | None = None
+        if ref.get("type") == "ref/prompt" and isinstance(name := ref.get("name"), str):
+            published = routing.prompts(self._scope, self._upstreams).get(name)
+            if published is not None:
+                server = published.route.server
+                ref = {**ref, "name": published.route.upstream_name}
+        elif isinstance(uri := ref.get("uri"), str):
+            server = routing.server_for_uri(self._scope, self._upstreams, uri)
+        if server is None:
+            return request.respond({"completion": {"values": [], "hasMore": False}})
+        forwarded = replace(request, params={**params, "ref": ref})
+        return await self._link(server).handle_request(forwarded)
+
+    def _link(self, server: str) -> Session:
+        link = self._links.get(server)
+        if link is None:
+            link = self._upstreams[server].open_session(_RelayPeer(self._peer, server))
+            self._links[server] = link
+        return link
+
+    def _changed(self, server: str, kind: str) -> None:
+        if server in self._scope.servers:
+            self._peer.notify(f"notifications/{kind}/list_changed")
+
+
+def _initialize_result(params: Mapping[str, Any]) -> Mapping[str, Any]:
+    asked = params.get("protocolVersion")
+    version = asked if asked in HANDSHAKE_PROTOCOL_VERSIONS else LATEST_HANDSHAKE_VERSION
+    return {"protocolVersion": version, "capabilities": CAPABILITIES, "serverInfo": SERVER_INFO}
+
+
+def session_factory(scope: Scope, upstreams: Upstreams) -> SessionFactory:
+    """The transport's :class:`~hub_proxy.transport.SessionFactory` for one scope."""
+
+    def open_session(peer: Peer) -> Session:
+        logger.info("hub session opened", extra={"scope": scope.path, "session": peer.session_id})
+        return HubSession(scope, upstreams, peer)
+
+    return open_session

@@ -1,0 +1,81 @@
+"""The catalog: which servers run, and which scopes the hub serves, from API objects."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hub_proxy.catalog import load_catalog
+from mcphub_api.errors import LoadError
+
+SERVERS = """
+apiVersion: mcphub.dev/v1alpha1
+kind: MCPServer
+metadata: {name: time, labels: {team: platform}}
+spec:
+  transport: stdio
+  container: {image: x, command: [mcp-server-time], args: [--local-timezone=UTC]}
+---
+apiVersion: mcphub.dev/v1alpha1
+kind: MCPServer
+metadata: {name: shared}
+spec:
+  transport: stdio
+  container:
+    image: x
+    command: [server]
+    env: [{name: A, value: "1"}]
+---
+apiVersion: mcphub.dev/v1alpha1
+kind: MCPServer
+metadata: {name: github}
+spec:
+  remote: {url: "https://example.com/mcp"}
+---
+apiVersion: mcphub.dev/v1alpha1
+kind: MCPGroup
+metadata: {name: shared}
+spec:
+  servers: [{name: time, tools: {include: ["get_*"]}}]
+---
+apiVersion: mcphub.dev/v1alpha1
+kind: MCPGroup
+metadata: {name: platform}
+spec:
+  selector: {matchLabels: {team: platform}}
+"""
+
+
+def test_scopes_for_everything_each_server_and_each_group(tmp_path: Path) -> None:
+    (tmp_path / "objects.yaml").write_text(SERVERS)
+    catalog = load_catalog(tmp_path)
+    assert set(catalog.servers) == {"time", "shared"}
+    assert catalog.servers["time"].argv == ("mcp-server-time", "--local-timezone=UTC")
+    assert catalog.servers["shared"].env == {"A": "1"}
+    assert catalog.scopes[""].path == "/mcp"
+    assert catalog.scopes[""].prefixed
+    assert not catalog.scopes["time"].prefixed
+    assert catalog.scopes["platform"].servers == {"time"}
+    assert "spec.remote" in catalog.unsupported["github"]
+
+
+def test_a_group_wins_over_a_server_of_the_same_name_with_a_warning(tmp_path: Path) -> None:
+    (tmp_path / "objects.yaml").write_text(SERVERS)
+    catalog = load_catalog(tmp_path)
+    shared = catalog.scopes["shared"]
+    assert shared.prefixed
+    assert shared.servers == {"time"}
+    assert shared.members[0].filter is not None
+    assert any("MCPGroup shared" in warning for warning in catalog.warnings)
+
+
+def test_invalid_objects_are_refused_naming_the_file_and_field(tmp_path: Path) -> None:
+    (tmp_path / "bad.yaml").write_text(
+        "apiVersion: mcphub.dev/v1alpha1\nkind: MCPServer\nmetadata: {name: bad}\n"
+        "spec: {transport: stdio, container: {image: x}}\n"
+    )
+    with pytest.raises(LoadError) as refused:
+        load_catalog(tmp_path)
+    assert "bad.yaml" in str(refused.value)
+    assert "spec.container.command" in str(refused.value)
