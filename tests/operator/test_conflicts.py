@@ -53,9 +53,7 @@ def test_two_operators_racing_on_statuses_converge_on_the_newest_spec(
             stdin=servers(everything, None),
             timeout=120,
         )
-        crds_installed.kubectl(
-            "wait", "-n", namespace, "--for=condition=Ready", "--timeout=60s", "mcps", "--all"
-        )
+        crds_installed.wait_ready(namespace, "mcps", "--all", timeout=60)
         crds_installed.kubectl(
             "apply",
             "--server-side",

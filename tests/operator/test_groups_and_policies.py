@@ -79,16 +79,7 @@ def test_group_reports_a_missing_member_until_it_exists(
     assert (members["status"], members["reason"]) == ("False", "MemberNotFound")
 
     apply(crds_installed, namespace, "MCPServer", "time", remote(everything))
-    crds_installed.kubectl(
-        "wait",
-        "-n",
-        namespace,
-        "--for=condition=Ready",
-        "--timeout=30s",
-        "mcpserver/time",
-        "mcpserver/echoes",
-        "mcpgroup/assistant",
-    )
+    crds_installed.wait_ready(namespace, "mcpserver/time", "mcpserver/echoes", "mcpgroup/assistant")
 
     def counted() -> dict[str, Any]:
         found = status(crds_installed, namespace, "mcpgroup", "assistant")
@@ -170,9 +161,7 @@ def test_policy_naming_a_missing_group_is_reported_until_the_group_exists(
     )
 
     apply(crds_installed, namespace, "MCPGroup", "assistant", {"servers": [{"name": "time"}]})
-    crds_installed.kubectl(
-        "wait", "-n", namespace, "--for=condition=Ready", "--timeout=30s", "accesspolicy/developers"
-    )
+    crds_installed.wait_ready(namespace, "accesspolicy/developers")
     resolved = status(crds_installed, namespace, "accesspolicy", "developers")
     assert (resolved["subjectCount"], resolved["ruleCount"]) == (2, 2)
     assert (resolved["serverCount"], resolved["groupCount"]) == (1, 1)
@@ -195,15 +184,7 @@ def test_printer_columns_show_group_state(
 ) -> None:
     apply(crds_installed, namespace, "MCPServer", "time", remote(everything))
     apply(crds_installed, namespace, "MCPGroup", "solo", {"servers": [{"name": "time"}]})
-    crds_installed.kubectl(
-        "wait",
-        "-n",
-        namespace,
-        "--for=condition=Ready",
-        "--timeout=30s",
-        "mcpserver/time",
-        "mcpgroup/solo",
-    )
+    crds_installed.wait_ready(namespace, "mcpserver/time", "mcpgroup/solo")
 
     def row() -> list[str]:
         lines = crds_installed.kubectl("get", "mcpg", "-n", namespace).splitlines()

@@ -244,14 +244,7 @@ def test_remote_server_is_verified_with_its_real_tools_and_degrades_when_it_stop
                 },
             ),
         )
-        crds_installed.kubectl(
-            "wait",
-            "-n",
-            namespace,
-            "--for=condition=Ready",
-            "--timeout=30s",
-            "mcpserver/everything",
-        )
+        crds_installed.wait_ready(namespace, "mcpserver/everything")
         server = get(crds_installed, namespace, "mcpserver", "everything")
         status = server["status"]
         assert status["url"] == url
@@ -283,14 +276,7 @@ def test_remote_server_is_verified_with_its_real_tools_and_degrades_when_it_stop
     assert url in ready["message"]
 
     with running_everything_http(tmp_path / "second", everything_port):
-        crds_installed.kubectl(
-            "wait",
-            "-n",
-            namespace,
-            "--for=condition=Ready",
-            "--timeout=30s",
-            "mcpserver/everything",
-        )
+        crds_installed.wait_ready(namespace, "mcpserver/everything")
 
     reasons = crds_installed.kubectl(
         "get",
@@ -345,9 +331,7 @@ def test_missing_secret_is_a_condition_until_it_is_created(
         namespace,
         "--from-literal=token=Bearer test",
     )
-    crds_installed.kubectl(
-        "wait", "-n", namespace, "--for=condition=Ready", "--timeout=30s", "mcpserver/guarded"
-    )
+    crds_installed.wait_ready(namespace, "mcpserver/guarded")
 
 
 def test_kubectl_wait_returns_once_a_sample_like_server_is_ready(

@@ -50,6 +50,18 @@ class ControlPlane:
     workdir: Path
     ca_cert: Path
 
+    def wait_ready(self, namespace: str, *objects: str, timeout: int = 30) -> str:
+        """``kubectl wait --for=condition=Ready``, as a GitOps tool would wait."""
+        return self.kubectl(
+            "wait",
+            "-n",
+            namespace,
+            "--for=condition=Ready",
+            f"--timeout={timeout}s",
+            *objects,
+            timeout=timeout + 30,
+        )
+
     def token_kubeconfig(self, token: str, path: Path) -> Path:
         """A kubeconfig that authenticates with ``token``, e.g. a ServiceAccount's."""
         path.write_text(
