@@ -1,0 +1,173 @@
+"""The hub's only conversation with the Kubernetes API: watching its catalog.
+
+In a cluster the hub serves what the API says: the MCPServers and MCPGroups
+of the namespace it serves, reached at the ``status.url`` the operator
+verified.  This module lists and watches both kinds (list, then watch from
+the list's resourceVersion; a 410 Gone or a dropped stream means list again,
+after a back-off) and hands the rest of the hub a complete snapshot after
+every burst of changes -- the same shape the standalone folder produces, so
+everything downstream is one code path.
+
+Credentials come from the kubeconfig or the pod's ServiceAccount, read by
+the ``kubernetes`` client's loader, so the hub authenticates exactly like
+kubectl and the operator do.  The hub needs only ``list`` and ``watch`` on the
+two kinds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import ssl
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Final, TypeVar
+
+import aiohttp
+import pydantic
+from kubernetes import client as kube_client
+from kubernetes import config as kube_config
+
+from mcphub_api import API_VERSION, MCPGroup, MCPServer
+
+logger = logging.getLogger(__name__)
+_Model = TypeVar("_Model", bound=pydantic.BaseModel)
+
+# Changes come in bursts (an apply of a whole folder); one snapshot per burst.
+SETTLE_SECONDS: Final = 0.2
+BACKOFF_SECONDS: Final = (0.5, 1.0, 2.0, 5.0, 10.0)
+WATCH_SECONDS: Final = 240
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Every valid object of the namespace, as of one moment."""
+
+    servers: tuple[MCPServer, ...]
+    groups: tuple[MCPGroup, ...]
+
+
+OnSnapshot = Callable[[Snapshot], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Connection:
+    server: str
+    ssl_context: ssl.SSLContext
+    headers: dict[str, str]
+
+
+def connection() -> Connection:
+    """Credentials from the pod's ServiceAccount, or else the kubeconfig."""
+    configuration = kube_client.Configuration()
+    try:
+        kube_config.load_incluster_config(client_configuration=configuration)
+    except kube_config.ConfigException:
+        # Read KUBECONFIG now: the client's default is fixed when it is imported.
+        kube_config.load_kube_config(
+            config_file=os.environ.get("KUBECONFIG"), client_configuration=configuration
+        )
+    context = ssl.create_default_context(cafile=configuration.ssl_ca_cert)
+    if configuration.cert_file:
+        context.load_cert_chain(configuration.cert_file, configuration.key_file)
+    token = (configuration.auth_settings().get("BearerToken") or {}).get("value")
+    return Connection(
+        server=configuration.host,
+        ssl_context=context,
+        headers={"Authorization": token} if token else {},
+    )
+
+
+class ClusterWatch:
+    """Keeps a namespace's MCPServers and MCPGroups in memory and reports snapshots."""
+
+    def __init__(self, connection: Connection, namespace: str, on_snapshot: OnSnapshot) -> None:
+        self._connection = connection
+        self._namespace = namespace
+        self._on_snapshot = on_snapshot
+        self._objects: dict[str, dict[str, dict[str, Any]]] = {"mcpservers": {}, "mcpgroups": {}}
+        self._changed = asyncio.Event()
+
+    async def run(self) -> None:
+        async with (
+            aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(ssl=self._connection.ssl_context),
+                headers=self._connection.headers,
+            ) as session,
+            asyncio.TaskGroup() as tasks,
+        ):
+            for plural in self._objects:
+                tasks.create_task(self._follow(session, plural))
+            tasks.create_task(self._publish())
+
+    def _path(self, plural: str) -> str:
+        return f"{self._connection.server}/apis/{API_VERSION}/namespaces/{self._namespace}/{plural}"
+
+    async def _follow(self, session: aiohttp.ClientSession, plural: str) -> None:
+        failures = 0
+        while True:
+            try:
+                version = await self._list(session, plural)
+                failures = 0
+                await self._watch(session, plural, version)
+            except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+                pause = BACKOFF_SECONDS[min(failures, len(BACKOFF_SECONDS) - 1)]
+                failures += 1
+                logger.warning("watching %s failed (%s); again in %s s", plural, exc, pause)
+                await asyncio.sleep(pause)
+
+    async def _list(self, session: aiohttp.ClientSession, plural: str) -> str:
+        async with session.get(self._path(plural)) as response:
+            response.raise_for_status()
+            listed = await response.json()
+        self._objects[plural] = {item["metadata"]["name"]: item for item in listed["items"]}
+        self._changed.set()
+        return str(listed["metadata"]["resourceVersion"])
+
+    async def _watch(self, session: aiohttp.ClientSession, plural: str, version: str) -> None:
+        params = {
+            "watch": "true",
+            "resourceVersion": version,
+            "allowWatchBookmarks": "true",
+            "timeoutSeconds": str(WATCH_SECONDS),
+        }
+        timeout = aiohttp.ClientTimeout(total=WATCH_SECONDS + 30)
+        async with session.get(self._path(plural), params=params, timeout=timeout) as response:
+            response.raise_for_status()
+            async for line in response.content:
+                event = json.loads(line)
+                kind, obj = event["type"], event["object"]
+                if kind == "ERROR":
+                    # Typically 410 Gone: the version is too old; list again.
+                    raise ValueError(obj.get("message", "watch error"))
+                if kind == "BOOKMARK":
+                    continue
+                name = obj["metadata"]["name"]
+                if kind == "DELETED":
+                    self._objects[plural].pop(name, None)
+                else:
+                    self._objects[plural][name] = obj
+                self._changed.set()
+
+    async def _publish(self) -> None:
+        while True:
+            await self._changed.wait()
+            await asyncio.sleep(SETTLE_SECONDS)
+            self._changed.clear()
+            await self._on_snapshot(
+                Snapshot(
+                    servers=tuple(self._parsed(MCPServer, "mcpservers")),
+                    groups=tuple(self._parsed(MCPGroup, "mcpgroups")),
+                )
+            )
+
+    def _parsed(self, model: type[_Model], plural: str) -> list[_Model]:
+        parsed: list[_Model] = []
+        for name, obj in sorted(self._objects[plural].items()):
+            try:
+                parsed.append(model.model_validate(obj))
+            except pydantic.ValidationError as exc:
+                logger.warning("skipping %s %s: %s", plural, name, exc)
+        return parsed
