@@ -8,7 +8,11 @@ ships with it (``hub_proxy/examples/standalone``), which is what ``make run``
 starts; that example needs ``mcp-server-time`` and ``mcp-server-everything``
 on the PATH, which ``make run`` installs and provides.
 
-An invalid folder is exit status 2 with every problem listed by file,
+The folder is watched while the hub runs: added, changed and removed files
+take effect within a second or two, without dropping connected clients (see
+:mod:`hub_proxy.live`).
+
+An invalid folder at start is exit status 2 with every problem listed by file,
 document, object and field: the same contract as a command-line usage error,
 because the configuration is the command line of a standalone hub.
 """
@@ -16,7 +20,6 @@ because the configuration is the command line of a standalone hub.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 from typing import Final
@@ -26,14 +29,13 @@ from aiohttp import web
 from hub_proxy.app import create_app
 from hub_proxy.bridge import logs
 from hub_proxy.catalog import load_catalog
+from hub_proxy.live import LiveCatalog, log_catalog
 from hub_proxy.upstreams import Upstreams
 from mcphub_api.errors import LoadError
 
 EXAMPLE_CONFIG: Final = Path(__file__).parent / "examples" / "standalone"
 # Long enough for running calls to get their answers, short enough for a restart.
 _HTTP_SHUTDOWN_SECONDS: Final = 5.0
-
-logger = logging.getLogger("hub_proxy")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,13 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         return 2
-    for name, why in catalog.unsupported.items():
-        logger.warning("MCPServer not served", extra={"server": name, "why": why})
-    for warning in catalog.warnings:
-        logger.warning(warning)
-    paths = sorted(scope.path for scope in catalog.scopes.values())
-    logger.info("hub configured", extra={"servers": sorted(catalog.servers), "paths": paths})
-    app = create_app(catalog, Upstreams(catalog.servers))
+    log_catalog(catalog)
+    app = create_app(LiveCatalog(catalog), Upstreams(catalog.servers), folder=args.config)
     web.run_app(
         app,
         host=args.host,

@@ -1,19 +1,24 @@
 """The hub's aiohttp application: one MCP endpoint per scope, and the probes.
 
 Each scope of the catalog gets a :class:`~hub_proxy.transport.StreamableHTTPEndpoint`
-of its own, mounted at its literal path, because a session belongs to one
-scope for its whole life and the transport's session factory is where that
-binding happens.  Literal routes are registered before the catch-all
-``/mcp/{name}``, which answers an unknown name with 404 and a JSON-RPC error
-body, as the transport does for its own refusals: SDK clients show that text.
+of its own, because a session belongs to one scope for its whole life and the
+transport's session factory is where that binding happens.  The catalog
+changes while the hub runs, and aiohttp's routes cannot, so ``/mcp`` and
+``/mcp/{name}`` go to one handler that picks the endpoint of the scope in
+force, made on first use.  A name the catalog does not serve is answered with
+404 and a JSON-RPC error body, as the transport does for its own refusals: SDK
+clients show that text.  When a scope leaves the catalog, its endpoint goes,
+and its sessions are closed: a client gets 404 for its session and may start
+a new one wherever it now belongs.
 
 ``/healthz`` is liveness only (the process serves HTTP).  ``/readyz`` is 200
 once every upstream is initialized and listed, and otherwise 503 with each
 upstream's reason, so that a stuck server is visible from one curl.
 
-The upstreams run in the application's cleanup context: started with the app,
-cancelled when it shuts down -- after the endpoints closed their sessions, so
-every in-flight request got an answer first -- which stops every child.
+The upstreams, and the watch of the configuration folder when there is one,
+run in the application's cleanup context: started with the app, cancelled
+when it shuts down -- after the endpoints closed their sessions, so every
+in-flight request got an answer first -- which stops every child.
 """
 
 from __future__ import annotations
@@ -23,51 +28,101 @@ import contextlib
 import dataclasses
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Final
 
 from aiohttp import web
 
 from hub_proxy.catalog import Catalog
+from hub_proxy.live import LiveCatalog, watch_folder
 from hub_proxy.session import session_factory
 from hub_proxy.transport import EndpointOptions, StreamableHTTPEndpoint, jsonrpc
 from hub_proxy.upstreams import Upstreams
 
-CATALOG: Final = web.AppKey("catalog", Catalog)
+CATALOG: Final = web.AppKey("catalog", LiveCatalog)
 UPSTREAMS: Final = web.AppKey("upstreams", Upstreams)
+FOLDER: Final = web.AppKey("folder", Path)
 
 logger = logging.getLogger(__name__)
 
 
 def create_app(
-    catalog: Catalog, upstreams: Upstreams, options: EndpointOptions | None = None
+    live: LiveCatalog,
+    upstreams: Upstreams,
+    options: EndpointOptions | None = None,
+    folder: Path | None = None,
 ) -> web.Application:
+    """The hub's app; with ``folder``, changes to it are applied while it runs."""
     app = web.Application()
-    app[CATALOG] = catalog
+    app[CATALOG] = live
     app[UPSTREAMS] = upstreams
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    for scope in catalog.scopes.values():
-        StreamableHTTPEndpoint(session_factory(scope, upstreams), options).mount(app, scope.path)
+    endpoints = _Endpoints(live, upstreams, options)
+    app.router.add_route("*", "/mcp", endpoints.handle)
     # Deeper paths too (/mcp/{namespace}/{group} will be a scope in cluster).
-    app.router.add_route("*", "/mcp/{name:.+}", unknown_scope)
+    app.router.add_route("*", "/mcp/{name:.+}", endpoints.handle)
+    app.on_shutdown.append(endpoints.close)
+    if folder is not None:
+        app[FOLDER] = folder
     app.cleanup_ctx.append(_running_upstreams)
     return app
 
 
+class _Endpoints:
+    """One streamable HTTP endpoint per scope in force, made on first use."""
+
+    def __init__(
+        self, live: LiveCatalog, upstreams: Upstreams, options: EndpointOptions | None
+    ) -> None:
+        self._live = live
+        self._upstreams = upstreams
+        self._options = options
+        self._by_key: dict[str, StreamableHTTPEndpoint] = {}
+        self._closing: set[asyncio.Task[None]] = set()
+        live.subscribe(self._replaced)
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        key = request.match_info.get("name", "")
+        if key not in self._live.current.scopes:
+            return unknown_scope(key)
+        endpoint = self._by_key.get(key)
+        if endpoint is None:
+            factory = session_factory(key, self._live, self._upstreams)
+            endpoint = self._by_key[key] = StreamableHTTPEndpoint(factory, self._options)
+        return await endpoint.handle(request)
+
+    async def close(self, _app: web.Application) -> None:
+        endpoints, self._by_key = list(self._by_key.values()), {}
+        await asyncio.gather(*(endpoint.close() for endpoint in endpoints))
+
+    def _replaced(self, _old: Catalog, new: Catalog) -> None:
+        for key in [key for key in self._by_key if key not in new.scopes]:
+            closing = asyncio.create_task(self._by_key.pop(key).close())
+            # Held until done: the loop keeps only weak references to tasks.
+            self._closing.add(closing)
+            closing.add_done_callback(self._closing.discard)
+
+
 async def _running_upstreams(app: web.Application) -> AsyncIterator[None]:
-    task = asyncio.create_task(app[UPSTREAMS].run())
-    task.add_done_callback(_report_failure)
+    tasks = [asyncio.create_task(app[UPSTREAMS].run())]
+    if FOLDER in app:
+        tasks.append(asyncio.create_task(watch_folder(app[FOLDER], app[CATALOG], app[UPSTREAMS])))
+    for task in tasks:
+        task.add_done_callback(_report_failure)
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def _report_failure(task: asyncio.Task[None]) -> None:
-    # The multiplexers restart their children themselves; ending otherwise is a bug,
-    # and /readyz turns 503 by itself, but the reason belongs in the log.
+    # The multiplexers restart their children themselves and the watch survives
+    # invalid changes; ending otherwise is a bug, whose reason belongs in the log.
     if not task.cancelled() and task.exception() is not None:
-        logger.error("the upstreams stopped", exc_info=task.exception())
+        logger.error("the upstreams or the folder watch stopped", exc_info=task.exception())
 
 
 async def healthz(_request: web.Request) -> web.Response:
@@ -80,13 +135,12 @@ async def readyz(request: web.Request) -> web.Response:
     body = {
         "ready": ready,
         "servers": {name: dataclasses.asdict(status) for name, status in statuses.items()},
-        "unsupported": dict(request.app[CATALOG].unsupported),
+        "unsupported": dict(request.app[CATALOG].current.unsupported),
     }
     return web.json_response(body, status=200 if ready else 503)
 
 
-async def unknown_scope(request: web.Request) -> web.Response:
-    name = request.match_info["name"][:100]
-    message = f"no MCP server or group named {name!r} is served here"
+def unknown_scope(name: str) -> web.Response:
+    message = f"no MCP server or group named {name[:100]!r} is served here"
     error = jsonrpc.Error(None, jsonrpc.INVALID_REQUEST, message)
     return web.Response(status=404, body=jsonrpc.encode(error), content_type="application/json")

@@ -18,10 +18,13 @@ it).  A prefixed name depends only on the server and the tool, never on what
 else is in the scope: a client that remembered ``time__get_current_time``
 finds it again after a group gains a member.
 
-Standalone runs servers as local child processes, so only a server with a
-``spec.container.command`` can run (the image is ignored: the command must be
-installed on the machine).  Remote servers are not supported by this slice;
-they are listed in :attr:`Catalog.unsupported` with the reason, for a warning.
+Standalone runs in-cluster servers as local child processes, so only a
+server with a ``spec.container.command`` can run (the image is ignored: the
+command must be installed on the machine).  A ``spec.remote`` server is reached
+at its URL with its literal headers; a header from a Secret cannot be read
+standalone, so it is left out with a warning rather than the server refused:
+many servers answer ``initialize`` and ``tools/list`` without credentials.  What
+cannot run is listed in :attr:`Catalog.unsupported` with the reason.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, Literal
 
 from mcphub_api import MCPGroup, MCPServer
 from mcphub_api.loader import load_folder
@@ -42,14 +45,33 @@ SEPARATOR: Final = "__"
 
 
 @dataclass(frozen=True)
-class ServerEntry:
-    """One MCPServer the hub runs as a local stdio child."""
+class Command:
+    """A stdio server the hub runs as its own child."""
 
-    name: str
     argv: tuple[str, ...]
     # Literal values only: standalone has no Secrets or ConfigMaps to read.
     env: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class RemoteTarget:
+    """A server the hub reaches over HTTP."""
+
+    url: str
+    transport: Literal["streamable-http", "sse"]
+    # Literal values only, as for :attr:`Command.env`.
+    headers: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class ServerEntry:
+    """One MCPServer the hub serves, and how it reaches it."""
+
+    name: str
+    launch: Command | RemoteTarget
     policy: ToolPolicy | None
+    # ``sessionMode: perClient``: every downstream session gets an upstream of its own.
+    per_client: bool = False
 
 
 @dataclass(frozen=True)
@@ -119,13 +141,41 @@ def build_catalog(servers: list[MCPServer], groups: list[MCPGroup]) -> Catalog:
 
 
 def _runnable(server: MCPServer, warnings: list[str]) -> ServerEntry | str:
-    """The server as a local child, or why it cannot be one."""
+    """The server as the hub can reach it, or why it cannot."""
+    name = server.metadata.name
+    launch = _remote(server, warnings) if server.spec.remote else _command(server, warnings)
+    if isinstance(launch, str):
+        return launch
+    return ServerEntry(
+        name=name,
+        launch=launch,
+        policy=server.spec.tools,
+        per_client=server.spec.session_mode == "perClient",
+    )
+
+
+def _remote(server: MCPServer, warnings: list[str]) -> RemoteTarget | str:
+    remote = server.spec.remote
+    assert remote is not None  # noqa: S101 - the caller checked
+    transport = server.spec.transport
+    if transport == "stdio":
+        # Admission refuses this; a folder is validated the same way, but say why anyway.
+        return "a remote server must use streamable-http or sse"
+    skipped = [h.name for h in remote.headers or [] if h.value is None]
+    if skipped:
+        warnings.append(
+            f"MCPServer {server.metadata.name}: headers from Secrets are not available "
+            f"standalone; not sent: {', '.join(skipped)}"
+        )
+    headers = {h.name: h.value for h in remote.headers or [] if h.value is not None}
+    return RemoteTarget(remote.url, transport, headers)
+
+
+def _command(server: MCPServer, warnings: list[str]) -> Command | str:
     name = server.metadata.name
     container = server.spec.container
     if container is None or not container.command:
-        if server.spec.remote is not None:
-            return "spec.remote is not supported by the standalone hub yet"
-        return "the standalone hub runs only servers with spec.container.command"
+        return "the standalone hub runs only servers with spec.container.command or spec.remote"
     if server.spec.transport != "stdio":
         warnings.append(
             f"MCPServer {name}: transport {server.spec.transport} ignored; "
@@ -137,11 +187,9 @@ def _runnable(server: MCPServer, warnings: list[str]) -> ServerEntry | str:
             f"MCPServer {name}: env from Secrets or ConfigMaps is not available "
             f"standalone; not set: {', '.join(skipped_env) or 'envFrom'}"
         )
-    return ServerEntry(
-        name=name,
+    return Command(
         argv=(*container.command, *(container.args or [])),
         env={e.name: e.value for e in container.env or [] if e.value is not None},
-        policy=server.spec.tools,
     )
 
 

@@ -34,6 +34,19 @@ Errors ... Unknown tools", with exactly that code in its example); a
 ``CallToolResult`` with ``isError`` is what the spec reserves for a tool that
 ran and failed, which a tool that does not exist did not.
 
+An upstream that is down or lost a request answers with the multiplexer's
+"server unavailable" error; the session puts the server's name in front of its
+message, because behind ``/mcp`` the client cannot otherwise tell which of the
+hub's servers failed -- and only that server's items fail.
+
+A session belongs to its endpoint's scope by name, not to one version of it:
+the catalog may be replaced while the client stays connected (see
+:mod:`hub_proxy.live`), and every request reads the scope in force.  When the
+replacement changes the scope -- a member added, removed or filtered
+differently -- the client is told ``list_changed`` for tools, prompts and
+resources; a scope that disappeared is empty from then on.  An upstream
+replaced under the same name gets a new multiplexer session on next use.
+
 The multiplexer broadcasts an upstream's ``list_changed`` to all of its
 sessions; the relay drops those, because the hub sends its own once it has
 re-listed -- sooner would make the client re-list a stale cache.
@@ -50,9 +63,11 @@ from typing import Any, Final, Protocol
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, LATEST_HANDSHAKE_VERSION
 
 from hub_proxy import routing
-from hub_proxy.catalog import Scope
+from hub_proxy.bridge.multiplexer import SERVER_UNAVAILABLE
+from hub_proxy.catalog import Catalog, Scope
+from hub_proxy.live import LiveCatalog
 from hub_proxy.transport import Peer, Session, SessionFactory, jsonrpc
-from hub_proxy.upstreams import Upstreams
+from hub_proxy.upstreams import KINDS, Upstream, Upstreams
 
 INVALID_PARAMS: Final = -32602
 METHOD_NOT_FOUND: Final = -32601
@@ -139,13 +154,20 @@ class _RelayPeer:
 class HubSession:
     """The :class:`~hub_proxy.transport.Session` of one downstream client in one scope."""
 
-    def __init__(self, scope: Scope, upstreams: Upstreams, peer: Peer) -> None:
-        self._scope = scope
+    def __init__(self, key: str, live: LiveCatalog, upstreams: Upstreams, peer: Peer) -> None:
+        self._key = key
+        self._live = live
         self._upstreams = upstreams
         self._peer = peer
-        self._links: dict[str, Session] = {}
+        # By server name, with the upstream the session was opened on.
+        self._links: dict[str, tuple[Upstream, Session]] = {}
         self._handlers = self._handler_table()
         upstreams.subscribe(self._changed)
+        live.subscribe(self._replaced)
+
+    @property
+    def _scope(self) -> Scope:
+        return _scope_of(self._live.current, self._key)
 
     async def handle_request(self, request: jsonrpc.Request) -> jsonrpc.Response:
         handler = self._handlers.get(request.method)
@@ -192,20 +214,21 @@ class HubSession:
                 return request.fail(INVALID_PARAMS, f"Unknown {what}: {name}")
             route = published.route
             forwarded = replace(request, params={**params, "name": route.upstream_name})
-            return await self._link(route.server).handle_request(forwarded)
+            return await self._forward(route.server, forwarded)
 
         return call
 
     async def handle_notification(self, notification: jsonrpc.Notification) -> None:
         # The hub did the upstream handshakes itself; only roots concern them.
         if notification.method == "notifications/roots/list_changed":
-            for link in self._links.values():
+            for _, link in self._links.values():
                 await link.handle_notification(notification)
 
     async def close(self) -> None:
         self._upstreams.unsubscribe(self._changed)
+        self._live.unsubscribe(self._replaced)
         links, self._links = self._links, {}
-        for link in links.values():
+        for _, link in links.values():
             await link.close()
 
     async def _templates(self, request: jsonrpc.Request) -> jsonrpc.Response:
@@ -219,7 +242,7 @@ class HubSession:
         server = routing.server_for_uri(self._scope, self._upstreams, uri)
         if server is None:
             return request.fail(INVALID_PARAMS, f"Unknown resource: {uri}")
-        return await self._link(server).handle_request(request)
+        return await self._forward(server, request)
 
     async def _complete(self, request: jsonrpc.Request) -> jsonrpc.Response:
         """Completions go where the prompt or resource template they complete lives."""
@@ -237,18 +260,39 @@ class HubSession:
         if server is None:
             return request.respond({"completion": {"values": [], "hasMore": False}})
         forwarded = replace(request, params={**params, "ref": ref})
-        return await self._link(server).handle_request(forwarded)
+        return await self._forward(server, forwarded)
+
+    async def _forward(self, server: str, request: jsonrpc.Request) -> jsonrpc.Response:
+        answer = await self._link(server).handle_request(request)
+        if isinstance(answer, jsonrpc.Error) and answer.code == SERVER_UNAVAILABLE:
+            return replace(answer, message=f"MCP server {server} is unavailable: {answer.message}")
+        return answer
 
     def _link(self, server: str) -> Session:
-        link = self._links.get(server)
-        if link is None:
-            link = self._upstreams[server].open_session(_RelayPeer(self._peer, server))
-            self._links[server] = link
+        upstream = self._upstreams[server]
+        opened = self._links.get(server)
+        if opened is not None and opened[0] is upstream:
+            return opened[1]
+        # A replaced upstream's multiplexer is stopped; its session needs no closing.
+        link = upstream.open_session(_RelayPeer(self._peer, server))
+        self._links[server] = (upstream, link)
         return link
 
     def _changed(self, server: str, kind: str) -> None:
         if server in self._scope.servers:
             self._peer.notify(f"notifications/{kind}/list_changed")
+
+    def _replaced(self, old: Catalog, new: Catalog) -> None:
+        if _scope_of(old, self._key) != _scope_of(new, self._key):
+            for kind in sorted(KINDS):
+                self._peer.notify(f"notifications/{kind}/list_changed")
+
+
+def _scope_of(catalog: Catalog, key: str) -> Scope:
+    """The scope ``key`` names in ``catalog``; empty if the catalog has none by that name."""
+    scope = catalog.scopes.get(key)
+    # Empty, so how its names would be prefixed does not matter.
+    return scope if scope is not None else Scope(f"/mcp/{key}", (), prefixed=True)
 
 
 def _initialize_result(params: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -257,11 +301,12 @@ def _initialize_result(params: Mapping[str, Any]) -> Mapping[str, Any]:
     return {"protocolVersion": version, "capabilities": CAPABILITIES, "serverInfo": SERVER_INFO}
 
 
-def session_factory(scope: Scope, upstreams: Upstreams) -> SessionFactory:
-    """The transport's :class:`~hub_proxy.transport.SessionFactory` for one scope."""
+def session_factory(key: str, live: LiveCatalog, upstreams: Upstreams) -> SessionFactory:
+    """The transport's :class:`~hub_proxy.transport.SessionFactory` for the scope ``key``."""
 
     def open_session(peer: Peer) -> Session:
-        logger.info("hub session opened", extra={"scope": scope.path, "session": peer.session_id})
-        return HubSession(scope, upstreams, peer)
+        path = _scope_of(live.current, key).path
+        logger.info("hub session opened", extra={"scope": path, "session": peer.session_id})
+        return HubSession(key, live, upstreams, peer)
 
     return open_session

@@ -19,6 +19,17 @@ a client gets.  After a listing that changed something, the hub's listeners
 are told which server and which kind, so that the connected sessions that can
 see that server get their own ``list_changed``.
 
+``sessionMode: perClient`` keeps the one multiplexer for the hub's own
+listing, and gives every downstream session that uses the server a multiplexer
+of its own -- its own child, or its own upstream HTTP session -- started on
+first use and stopped when the session closes or the server is removed.  What
+the server offers is still listed once: per-client state is for calls.
+
+A remote server is the same multiplexer over a
+:class:`~hub_proxy.remote.RemoteChannel`, whose lifetimes are upstream HTTP
+sessions; its downstream sessions also retry, once, a request lost to an
+expired upstream session (see :mod:`hub_proxy.remote`).
+
 Environment values are passed by running the command through ``env``: the
 multiplexer's :class:`~hub_proxy.bridge.channel.SpawnChannel` takes an argv
 only, and ``env NAME=VALUE command`` execs the command with them added to the
@@ -28,17 +39,19 @@ hub's own environment, so the child's pid is still the server's.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import itertools
 import logging
 import shutil
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
-from hub_proxy.bridge.channel import SpawnChannel
+from hub_proxy.bridge.channel import Channel, SpawnChannel
 from hub_proxy.bridge.multiplexer import Multiplexer, Timeouts
-from hub_proxy.catalog import ServerEntry
+from hub_proxy.catalog import Command, ServerEntry
+from hub_proxy.remote import RemoteChannel, retrying_expired
 from hub_proxy.transport import Peer, Session, jsonrpc
 from mcphub_api.toolpolicy import publish
 
@@ -103,18 +116,27 @@ class UpstreamStatus:
     pid: int | None
     restarts: int
     tools: int
+    # perClient: the children of the downstream sessions, where the server is a child.
+    client_pids: tuple[int, ...] = ()
 
 
 class ListError(Exception):
     """An upstream did not answer a list request."""
 
 
-def command_line(entry: ServerEntry) -> list[str]:
+def command_line(command: Command) -> list[str]:
     """The argv to spawn, with the literal environment values put in by ``env``."""
-    if not entry.env:
-        return list(entry.argv)
+    if not command.env:
+        return list(command.argv)
     env = shutil.which(_ENV_COMMAND) or "/usr/bin/env"
-    return [env, *(f"{name}={value}" for name, value in entry.env.items()), *entry.argv]
+    return [env, *(f"{name}={value}" for name, value in command.env.items()), *command.argv]
+
+
+def channel_of(entry: ServerEntry) -> Channel:
+    """How the multiplexer reaches the server: a child of the hub's, or a URL."""
+    if isinstance(entry.launch, Command):
+        return SpawnChannel(command_line(entry.launch))
+    return RemoteChannel(entry.launch)
 
 
 class _HubPeer:
@@ -159,8 +181,11 @@ class Upstream:
 
     def __init__(self, entry: ServerEntry, on_change: ChangeListener, timeouts: Timeouts) -> None:
         self.entry = entry
-        self.multiplexer = Multiplexer(SpawnChannel(command_line(entry)), timeouts)
+        self.multiplexer = Multiplexer(channel_of(entry), timeouts)
         self.offer = Offer()
+        self._timeouts = timeouts
+        # perClient: each downstream session's own multiplexer, and the task running it.
+        self._own: dict[Multiplexer, asyncio.Task[None]] = {}
         self._on_change = on_change
         self._stale: set[Listing] = set(LISTINGS)
         self._wake = asyncio.Event()
@@ -175,14 +200,30 @@ class Upstream:
 
     def open_session(self, peer: Peer) -> Session:
         """A multiplexer session for one downstream client, answering through ``peer``."""
-        return self.multiplexer.open_session(peer)
+        if not self.entry.per_client:
+            return self._wrapped(self.multiplexer.open_session(peer))
+        own = Multiplexer(channel_of(self.entry), self._timeouts)
+        self._own[own] = asyncio.create_task(own.run())
+        return _OwnSession(self._wrapped(own.open_session(peer)), lambda: self._stop_own(own))
+
+    def _wrapped(self, session: Session) -> Session:
+        return session if isinstance(self.entry.launch, Command) else retrying_expired(session)
+
+    async def _stop_own(self, own: Multiplexer) -> None:
+        task = self._own.pop(own, None)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     @property
     def status(self) -> UpstreamStatus:
         status = self.multiplexer.status
         ready = status.ready and self._listed
         reason = status.reason if not status.ready else ("ready" if ready else "listing tools")
-        return UpstreamStatus(ready, reason, status.pid, status.restarts, len(self.offer.tools))
+        client_pids = tuple(pid for own in self._own if (pid := own.status.pid) is not None)
+        tools = len(self.offer.tools)
+        return UpstreamStatus(ready, reason, status.pid, status.restarts, tools, client_pids)
 
     def mark_stale(self, kind: str) -> None:
         self._stale.update(listing for listing in LISTINGS if listing.kind == kind)
@@ -190,9 +231,13 @@ class Upstream:
 
     async def run(self) -> None:
         """Supervise the child and keep the cache current until cancelled."""
-        async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(self.multiplexer.run())
-            tasks.create_task(self._keep_listed())
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(self.multiplexer.run())
+                tasks.create_task(self._keep_listed())
+        finally:
+            # A removed server takes the per-client children of open sessions along.
+            await asyncio.gather(*(self._stop_own(own) for own in list(self._own)))
 
     async def _keep_listed(self) -> None:
         while True:
@@ -271,15 +316,39 @@ class Upstream:
                 return tuple(items)
 
 
+class _OwnSession:
+    """A downstream session's own upstream: closing the session stops it."""
+
+    def __init__(self, inner: Session, stop: Callable[[], Awaitable[None]]) -> None:
+        self._inner = inner
+        self._stop = stop
+
+    async def handle_request(self, request: jsonrpc.Request) -> jsonrpc.Response:
+        return await self._inner.handle_request(request)
+
+    async def handle_notification(self, notification: jsonrpc.Notification) -> None:
+        await self._inner.handle_notification(notification)
+
+    async def close(self) -> None:
+        await self._inner.close()
+        await self._stop()
+
+
 class Upstreams:
-    """All running servers, by name, and who wants to hear of their changes."""
+    """All running servers, by name, and who wants to hear of their changes.
+
+    The set changes while the hub runs (:meth:`apply`): a server that is gone
+    or whose entry changed is stopped -- cancelling its task stops its child,
+    process group and all -- and a new or changed one is started.
+    """
 
     def __init__(self, servers: Mapping[str, ServerEntry], timeouts: Timeouts | None = None):
+        self._timeouts = timeouts or Timeouts()
         self._listeners: set[ChangeListener] = set()
-        self._by_name = {
-            name: Upstream(entry, self._changed, timeouts or Timeouts())
-            for name, entry in servers.items()
-        }
+        self._by_name: dict[str, Upstream] = {}
+        self._running: dict[Upstream, asyncio.Task[None]] = {}
+        self._tasks: asyncio.TaskGroup | None = None
+        self.apply(servers)
 
     def __getitem__(self, name: str) -> Upstream:
         return self._by_name[name]
@@ -296,11 +365,37 @@ class Upstreams:
     def unsubscribe(self, listener: ChangeListener) -> None:
         self._listeners.discard(listener)
 
+    def apply(self, servers: Mapping[str, ServerEntry]) -> None:
+        """Run exactly ``servers``: stop the ones gone or changed, start the new ones."""
+        for name, upstream in list(self._by_name.items()):
+            if servers.get(name) != upstream.entry:
+                del self._by_name[name]
+                task = self._running.pop(upstream, None)
+                if task is not None:
+                    task.cancel()
+                logger.info("upstream stopped", extra={"server": name})
+        for name, entry in servers.items():
+            if name not in self._by_name:
+                upstream = Upstream(entry, self._changed, self._timeouts)
+                self._by_name[name] = upstream
+                self._start(upstream)
+
     async def run(self) -> None:
-        """Run every upstream until cancelled (which stops every child)."""
+        """Run every upstream, as :meth:`apply` changes them, until cancelled."""
         async with asyncio.TaskGroup() as tasks:
-            for upstream in self._by_name.values():
-                tasks.create_task(upstream.run())
+            self._tasks = tasks
+            try:
+                for upstream in self._by_name.values():
+                    self._start(upstream)
+                # Until cancelled, which cancels (and so stops) every upstream.
+                await asyncio.get_running_loop().create_future()
+            finally:
+                self._tasks = None
+
+    def _start(self, upstream: Upstream) -> None:
+        # Before run(), the upstream starts with the others when run() does.
+        if self._tasks is not None:
+            self._running[upstream] = self._tasks.create_task(upstream.run())
 
     def _changed(self, server: str, kind: str) -> None:
         for listener in list(self._listeners):

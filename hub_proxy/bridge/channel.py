@@ -56,8 +56,35 @@ class ChannelError(Exception):
     """The server could not be reached: the command would not start, a path is no FIFO."""
 
 
-class Link(abc.ABC):
-    """The byte streams of one lifetime of the server."""
+class Link(Protocol):
+    """One lifetime of the server, as newline-delimited JSON-RPC bytes both ways.
+
+    A protocol rather than a base class so that a link need not be a pair of
+    asyncio streams: the hub's remote upstreams speak HTTP through the MCP SDK.
+    """
+
+    @property
+    def pid(self) -> int | None:
+        """The server's process, when this side of the link knows it."""
+
+    async def readline(self) -> bytes:
+        """The next message from the server, with its newline; ``b""`` once the link ended.
+
+        Raises ValueError for a line over :data:`MAX_LINE_BYTES`; reading may go on.
+        """
+
+    def write(self, data: bytes) -> bool:
+        """Queue one line for the server; False once the server stopped reading."""
+
+    async def drain(self) -> None:
+        """Wait while the server is slow to read; returns at once if it is gone."""
+
+    async def close(self, grace: float) -> str:
+        """Make sure this lifetime is over; say how it ended, for logs, errors and /readyz."""
+
+
+class StreamLink(abc.ABC):
+    """A :class:`Link` over the byte streams of a stdio server."""
 
     pid: int | None = None
 
@@ -66,27 +93,21 @@ class Link(abc.ABC):
         self._writer = writer
 
     async def readline(self) -> bytes:
-        """The next line from the server's stdout; ``b""`` at EOF.
-
-        Raises ValueError for a line over :data:`MAX_LINE_BYTES`; reading may go on.
-        """
         return await self._reader.readline()
 
     def write(self, data: bytes) -> bool:
-        """Queue bytes for the server's stdin; False once the server stopped reading."""
         if self._writer.is_closing():
             return False
         self._writer.write(data)
         return True
 
     async def drain(self) -> None:
-        """Wait while the server is slow to read; returns at once if it is gone."""
         with contextlib.suppress(ConnectionError):
             await self._writer.drain()
 
     @abc.abstractmethod
     async def close(self, grace: float) -> str:
-        """Make sure this lifetime is over; say how it ended, for logs, errors and /readyz."""
+        """See :meth:`Link.close`."""
 
 
 class Channel(Protocol):
@@ -126,7 +147,7 @@ class SpawnChannel:
         return _ProcessLink(process)
 
 
-class _ProcessLink(Link):
+class _ProcessLink(StreamLink):
     def __init__(self, process: asyncio.subprocess.Process) -> None:
         assert process.stdout is not None  # noqa: S101 - both are pipes by construction
         assert process.stdin is not None  # noqa: S101
@@ -200,7 +221,7 @@ class FifoChannel:
         return _FifoLink(reader, writer, reading, self.stdout)
 
 
-class _FifoLink(Link):
+class _FifoLink(StreamLink):
     def __init__(
         self,
         reader: asyncio.StreamReader,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from hub_proxy.catalog import load_catalog
+from hub_proxy.catalog import Command, RemoteTarget, load_catalog
 from mcphub_api.errors import LoadError
 
 SERVERS = """
@@ -31,7 +31,11 @@ apiVersion: mcphub.dev/v1alpha1
 kind: MCPServer
 metadata: {name: github}
 spec:
-  remote: {url: "https://example.com/mcp"}
+  remote:
+    url: "https://example.com/mcp"
+    headers:
+      - {name: X-Team, value: platform}
+      - {name: Authorization, valueFrom: {secretKeyRef: {name: github, key: token}}}
 ---
 apiVersion: mcphub.dev/v1alpha1
 kind: MCPGroup
@@ -50,14 +54,20 @@ spec:
 def test_scopes_for_everything_each_server_and_each_group(tmp_path: Path) -> None:
     (tmp_path / "objects.yaml").write_text(SERVERS)
     catalog = load_catalog(tmp_path)
-    assert set(catalog.servers) == {"time", "shared"}
-    assert catalog.servers["time"].argv == ("mcp-server-time", "--local-timezone=UTC")
-    assert catalog.servers["shared"].env == {"A": "1"}
+    assert set(catalog.servers) == {"time", "shared", "github"}
+    assert catalog.servers["time"].launch == Command(
+        ("mcp-server-time", "--local-timezone=UTC"), {}
+    )
+    assert catalog.servers["shared"].launch == Command(("server",), {"A": "1"})
     assert catalog.scopes[""].path == "/mcp"
     assert catalog.scopes[""].prefixed
     assert not catalog.scopes["time"].prefixed
     assert catalog.scopes["platform"].servers == {"time"}
-    assert "spec.remote" in catalog.unsupported["github"]
+    assert catalog.servers["github"].launch == RemoteTarget(
+        "https://example.com/mcp", "streamable-http", {"X-Team": "platform"}
+    )
+    assert any("not sent: Authorization" in warning for warning in catalog.warnings)
+    assert catalog.unsupported == {}
 
 
 def test_a_group_wins_over_a_server_of_the_same_name_with_a_warning(tmp_path: Path) -> None:

@@ -32,7 +32,7 @@ from tests.testbed.processes import ManagedProcess, free_port, port_is_open
 from tests.testbed.waiting import eventually
 
 START_SECONDS = 60.0
-READY_SECONDS = 30.0
+READY_SECONDS = 90.0
 TEST_SECONDS = 90
 CALL_SECONDS = 30.0
 ENV_MARKER = "MCPHUB_TEST_MARKER"

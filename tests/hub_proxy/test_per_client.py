@@ -1,0 +1,49 @@
+"""``sessionMode: perClient``: every downstream session gets a child of its own.
+
+Two clients call the same tool of a per-client server through ``/mcp`` and are
+answered by two different processes, neither of them the child the hub lists
+the server's tools with; a client that disconnects takes its child along.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import anyio
+
+from tests.hub_proxy.bridge_process import only_text, wait_gone
+from tests.hub_proxy.test_standalone_hub import TEST_SECONDS, _server, connected, start_hub
+
+PID_SERVER = [sys.executable, str(Path(__file__).with_name("pid_server.py"))]
+
+
+def write_per_client(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "pid.yaml").write_text(_server("pid", PID_SERVER, "  sessionMode: perClient\n"))
+    return folder
+
+
+async def test_each_session_has_its_own_child_until_it_closes(tmp_path: Path) -> None:
+    hub = await asyncio.to_thread(start_hub, tmp_path, write_per_client)
+    try:
+        _, body = await asyncio.to_thread(hub.readyz)
+        listing_pid = body["servers"]["pid"]["pid"]
+        with anyio.fail_after(TEST_SECONDS):
+            async with connected(hub.url()) as first:
+                async with connected(hub.url()) as second:
+                    pids = [
+                        int(only_text((await client.call_tool("pid__pid", {})).content))
+                        for client in (first, second, first)
+                    ]
+                    _, body = await asyncio.to_thread(hub.readyz)
+                assert pids[0] == pids[2]
+                assert len({pids[0], pids[1], listing_pid}) == 3
+                assert sorted(body["servers"]["pid"]["client_pids"]) == sorted(pids[:2])
+                assert await asyncio.to_thread(wait_gone, pids[1], timeout=15)
+                again = await first.call_tool("pid__pid", {})
+                assert int(only_text(again.content)) == pids[0]
+        assert await asyncio.to_thread(wait_gone, pids[0], timeout=15)
+    finally:
+        await asyncio.to_thread(hub.process.stop)
