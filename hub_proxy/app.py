@@ -34,7 +34,8 @@ from typing import Final
 from aiohttp import web
 
 from hub_proxy.catalog import Catalog
-from hub_proxy.live import LiveCatalog, watch_folder
+from hub_proxy.kube import Connection
+from hub_proxy.live import LiveCatalog, follow_cluster, watch_folder
 from hub_proxy.session import session_factory
 from hub_proxy.transport import EndpointOptions, StreamableHTTPEndpoint, jsonrpc
 from hub_proxy.upstreams import Upstreams
@@ -42,6 +43,7 @@ from hub_proxy.upstreams import Upstreams
 CATALOG: Final = web.AppKey("catalog", LiveCatalog)
 UPSTREAMS: Final = web.AppKey("upstreams", Upstreams)
 FOLDER: Final = web.AppKey("folder", Path)
+CLUSTER: Final = web.AppKey("cluster", tuple)
 
 logger = logging.getLogger(__name__)
 
@@ -51,8 +53,9 @@ def create_app(
     upstreams: Upstreams,
     options: EndpointOptions | None = None,
     folder: Path | None = None,
+    cluster: tuple[Connection, str] | None = None,
 ) -> web.Application:
-    """The hub's app; with ``folder``, changes to it are applied while it runs."""
+    """The hub's app; changes to ``folder``, or to a ``cluster`` namespace, apply live."""
     app = web.Application()
     app[CATALOG] = live
     app[UPSTREAMS] = upstreams
@@ -65,6 +68,8 @@ def create_app(
     app.on_shutdown.append(endpoints.close)
     if folder is not None:
         app[FOLDER] = folder
+    if cluster is not None:
+        app[CLUSTER] = cluster
     app.cleanup_ctx.append(_running_upstreams)
     return app
 
@@ -108,6 +113,11 @@ async def _running_upstreams(app: web.Application) -> AsyncIterator[None]:
     tasks = [asyncio.create_task(app[UPSTREAMS].run())]
     if FOLDER in app:
         tasks.append(asyncio.create_task(watch_folder(app[FOLDER], app[CATALOG], app[UPSTREAMS])))
+    if CLUSTER in app:
+        connection, namespace = app[CLUSTER]
+        tasks.append(
+            asyncio.create_task(follow_cluster(connection, namespace, app[CATALOG], app[UPSTREAMS]))
+        )
     for task in tasks:
         task.add_done_callback(_report_failure)
     yield

@@ -29,7 +29,8 @@ cannot run is listed in :attr:`Catalog.unsupported` with the reason.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal
@@ -37,7 +38,7 @@ from typing import Final, Literal
 from mcphub_api import MCPGroup, MCPServer
 from mcphub_api.loader import load_folder
 from mcphub_api.mcpgroup import ToolFilter
-from mcphub_api.mcpserver import ToolPolicy
+from mcphub_api.mcpserver import Remote, ToolPolicy
 
 # Server names are DNS labels, which cannot contain "_": splitting a prefixed
 # name at the first "__" is therefore never ambiguous.
@@ -138,6 +139,31 @@ def build_catalog(servers: list[MCPServer], groups: list[MCPGroup]) -> Catalog:
             )
         scopes[name] = _group_scope(group, entries, labels, warnings)
     return Catalog(entries, scopes, unsupported, tuple(warnings))
+
+
+def in_cluster(servers: Sequence[MCPServer], groups: Sequence[MCPGroup]) -> Catalog:
+    """The catalog of a namespace, each server reached where the operator verified it.
+
+    In a cluster the hub runs nothing itself: a container server (a stdio one
+    behind its bridge, which speaks streamable HTTP) is reached at the Service
+    URL in ``status.url``, a remote server at its own.  A server the operator
+    has not given a URL yet is listed as unsupported until it has one.
+    """
+    reachable: list[MCPServer] = []
+    waiting: dict[str, str] = {}
+    for server in servers:
+        url = server.status.url if server.status else None
+        if not url:
+            waiting[server.metadata.name] = "no status.url yet: the operator has not reached it"
+            continue
+        remote = Remote(url=url, headers=server.spec.remote.headers if server.spec.remote else None)
+        transport = "sse" if server.spec.transport == "sse" else "streamable-http"
+        spec = server.spec.model_copy(
+            update={"container": None, "remote": remote, "transport": transport}
+        )
+        reachable.append(server.model_copy(update={"spec": spec}))
+    catalog = build_catalog(reachable, list(groups))
+    return dataclasses.replace(catalog, unsupported={**catalog.unsupported, **waiting})
 
 
 def _runnable(server: MCPServer, warnings: list[str]) -> ServerEntry | str:

@@ -26,7 +26,8 @@ import logging
 from pathlib import Path
 from typing import Final, Protocol
 
-from hub_proxy.catalog import Catalog, load_catalog
+from hub_proxy import kube
+from hub_proxy.catalog import Catalog, in_cluster, load_catalog
 from hub_proxy.upstreams import Upstreams
 from mcphub_api.errors import LoadError
 
@@ -112,3 +113,17 @@ async def watch_folder(
         upstreams.apply(catalog.servers)
         live.replace(catalog)
         log_catalog(catalog)
+
+
+async def follow_cluster(
+    connection: kube.Connection, namespace: str, live: LiveCatalog, upstreams: Upstreams
+) -> None:
+    """Apply every snapshot of the namespace's MCPServers and MCPGroups until cancelled."""
+
+    async def apply(snapshot: kube.Snapshot) -> None:
+        catalog = in_cluster(snapshot.servers, snapshot.groups)
+        upstreams.apply(catalog.servers)
+        live.replace(catalog)
+        log_catalog(catalog)
+
+    await kube.ClusterWatch(connection, namespace, apply).run()
