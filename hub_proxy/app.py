@@ -1,15 +1,21 @@
-"""The hub's aiohttp application: one MCP endpoint per scope, and the probes.
+"""The hub's aiohttp application: MCP endpoints per scope, and the probes.
 
 Each scope of the catalog gets a :class:`~hub_proxy.transport.StreamableHTTPEndpoint`
-of its own, because a session belongs to one scope for its whole life and the
-transport's session factory is where that binding happens.  The catalog
-changes while the hub runs, and aiohttp's routes cannot, so ``/mcp`` and
-``/mcp/{name}`` go to one handler that picks the endpoint of the scope in
-force, made on first use.  A name the catalog does not serve is answered with
-404 and a JSON-RPC error body, as the transport does for its own refusals: SDK
-clients show that text.  When a scope leaves the catalog, its endpoint goes,
-and its sessions are closed: a client gets 404 for its session and may start
-a new one wherever it now belongs.
+and a legacy :class:`~hub_proxy.transport.SSEEndpoint` of its own, because a
+session belongs to one scope for its whole life and the transport's session
+factory is where that binding happens.  The catalog changes while the hub
+runs, and aiohttp's routes cannot, so ``/mcp`` and ``/mcp/{name}`` go to one
+handler that picks the endpoint of the scope in force, made on first use;
+``/sse`` and ``/sse/{name}`` do the same for the legacy HTTP+SSE transport,
+over the same scopes and the same :mod:`hub_proxy.session`.  A legacy client
+POSTs its messages to the path of its stream with ``?session_id=...`` (the
+``endpoint`` event says so): a separate messages path such as
+``/sse/messages`` would shadow a server or group of that name.  A name the
+catalog does not serve is answered with 404 and a JSON-RPC error body, as the
+transports do for their own refusals: SDK clients show that text.  When a
+scope leaves the catalog, its endpoints go, and their sessions are closed: a
+client gets 404 for its session (a legacy client sees its stream end) and may
+start a new one wherever it now belongs.
 
 ``/healthz`` is liveness only (the process serves HTTP).  ``/readyz`` is 200
 once every upstream is initialized and listed, and otherwise 503 with each
@@ -27,9 +33,9 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Final
+from typing import Final, Protocol
 
 from aiohttp import web
 
@@ -37,7 +43,13 @@ from hub_proxy.catalog import Catalog
 from hub_proxy.kube import Connection
 from hub_proxy.live import LiveCatalog, follow_cluster, watch_folder
 from hub_proxy.session import session_factory
-from hub_proxy.transport import EndpointOptions, StreamableHTTPEndpoint, jsonrpc
+from hub_proxy.transport import (
+    EndpointOptions,
+    SessionFactory,
+    SSEEndpoint,
+    StreamableHTTPEndpoint,
+    jsonrpc,
+)
 from hub_proxy.upstreams import Upstreams
 
 CATALOG: Final = web.AppKey("catalog", LiveCatalog)
@@ -61,11 +73,12 @@ def create_app(
     app[UPSTREAMS] = upstreams
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    endpoints = _Endpoints(live, upstreams, options)
-    app.router.add_route("*", "/mcp", endpoints.handle)
-    # Deeper paths too (/mcp/{namespace}/{group} will be a scope in cluster).
-    app.router.add_route("*", "/mcp/{name:.+}", endpoints.handle)
-    app.on_shutdown.append(endpoints.close)
+    for prefix, transport in (("/mcp", StreamableHTTPEndpoint), ("/sse", SSEEndpoint)):
+        endpoints = _Endpoints(live, upstreams, options, transport)
+        app.router.add_route("*", prefix, endpoints.handle)
+        # Deeper paths too (/mcp/{namespace}/{group} will be a scope in cluster).
+        app.router.add_route("*", f"{prefix}/{{name:.+}}", endpoints.handle)
+        app.on_shutdown.append(endpoints.close)
     if folder is not None:
         app[FOLDER] = folder
     if cluster is not None:
@@ -74,16 +87,29 @@ def create_app(
     return app
 
 
+class _Endpoint(Protocol):
+    """What the hub needs of a transport's endpoint for one scope."""
+
+    async def handle(self, request: web.Request) -> web.StreamResponse: ...
+
+    async def close(self) -> None: ...
+
+
 class _Endpoints:
-    """One streamable HTTP endpoint per scope in force, made on first use."""
+    """One endpoint of one transport per scope in force, made on first use."""
 
     def __init__(
-        self, live: LiveCatalog, upstreams: Upstreams, options: EndpointOptions | None
+        self,
+        live: LiveCatalog,
+        upstreams: Upstreams,
+        options: EndpointOptions | None,
+        transport: Callable[[SessionFactory, EndpointOptions | None], _Endpoint],
     ) -> None:
         self._live = live
         self._upstreams = upstreams
         self._options = options
-        self._by_key: dict[str, StreamableHTTPEndpoint] = {}
+        self._transport = transport
+        self._by_key: dict[str, _Endpoint] = {}
         self._closing: set[asyncio.Task[None]] = set()
         live.subscribe(self._replaced)
 
@@ -94,7 +120,7 @@ class _Endpoints:
         endpoint = self._by_key.get(key)
         if endpoint is None:
             factory = session_factory(key, self._live, self._upstreams)
-            endpoint = self._by_key[key] = StreamableHTTPEndpoint(factory, self._options)
+            endpoint = self._by_key[key] = self._transport(factory, self._options)
         return await endpoint.handle(request)
 
     async def close(self, _app: web.Application) -> None:

@@ -1,6 +1,7 @@
 """One downstream MCP session: the hub as the one server a client sees.
 
-The client connects to a scope (``/mcp``, ``/mcp/{group}``, ``/mcp/{server}``)
+The client connects to a scope (``/mcp``, ``/mcp/{group}``, ``/mcp/{server}``,
+or the same under ``/sse`` for legacy clients: the transport does not matter here)
 and must not be able to tell that several servers stand behind it.  So the
 session answers everything it can from the hub's own knowledge and forwards
 only what needs an upstream:

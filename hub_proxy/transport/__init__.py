@@ -1,23 +1,28 @@
 """MCP transports the hub and the stdio bridge serve on, at the JSON-RPC message level.
 
-Application code (the bridge today, the hub's own MCP endpoint next) imports
-from here and never the other way round: a transport knows how messages travel,
-not what they mean.  See :mod:`hub_proxy.transport.streamable_http` for the
-interface an application implements.
+Application code (the bridge, the hub's own MCP endpoints) imports from here
+and never the other way round: a transport knows how messages travel, not what
+they mean.  Two transports offer one interface (see
+:mod:`hub_proxy.transport.base`): streamable HTTP
+(:mod:`hub_proxy.transport.streamable_http`) and the legacy HTTP+SSE one
+(:mod:`hub_proxy.transport.sse`), so an application serves both unchanged.
 """
 
 from hub_proxy.transport import jsonrpc
-from hub_proxy.transport.streamable_http import (
+from hub_proxy.transport.base import (
     DEFAULT_MAX_BODY_BYTES,
-    PROTOCOL_VERSION_HEADER,
-    SESSION_HEADER,
     EndpointOptions,
     Peer,
     Session,
     SessionClosedError,
     SessionFactory,
-    StreamableHTTPEndpoint,
     TransportError,
+)
+from hub_proxy.transport.sse import SSEEndpoint
+from hub_proxy.transport.streamable_http import (
+    PROTOCOL_VERSION_HEADER,
+    SESSION_HEADER,
+    StreamableHTTPEndpoint,
 )
 
 __all__ = [
@@ -26,6 +31,7 @@ __all__ = [
     "SESSION_HEADER",
     "EndpointOptions",
     "Peer",
+    "SSEEndpoint",
     "Session",
     "SessionClosedError",
     "SessionFactory",

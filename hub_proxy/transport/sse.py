@@ -1,0 +1,186 @@
+"""The server side of MCP's legacy HTTP+SSE transport (protocol 2024-11-05), on aiohttp.
+
+Clients that predate streamable HTTP -- and some still shipping -- speak the
+transport MCP 2024-11-05 defined: the client GETs an SSE stream, whose first
+event, ``endpoint``, carries the URL to POST its JSON-RPC messages to.  Every
+POST is answered 202 with no body, and *everything* the server says, responses
+included, travels on that one stream.  The hub serves these clients because
+MCPHub did, and because a hub is where old clients meet new servers.
+
+The application must not care which transport a client chose, so this one
+offers exactly the interface of :mod:`hub_proxy.transport.streamable_http`
+(:class:`~hub_proxy.transport.base.Session`, ``SessionFactory`` and ``Peer``,
+implemented once in :class:`~hub_proxy.transport.base.SessionCore`).  What
+differs is small:
+
+* A session is opened by the GET, not by ``initialize``, and lives exactly as
+  long as its stream: when the stream closes, the session closes, its running
+  requests are cancelled, and a later POST naming it gets 404.  There is no
+  idle expiry and no backlog, because there is no moment without a stream.
+* ``related_to`` is accepted and ignored: there is only one stream to put a
+  message on.
+* The POST URL is the stream's own path with the session in the query
+  (``/sse/time`` -> ``/sse/time?session_id=...``).  A separate path such as
+  ``/sse/messages`` would shadow a server or group named ``messages``; the
+  stream's own path cannot collide with any name, and needs no routing of its
+  own.  Clients follow the ``endpoint`` event, so none depends on the choice.
+
+Refusals on the POST path follow the streamable transport's (shared in
+:mod:`hub_proxy.transport.base`): 400 with -32700 for a body that is not JSON
+and with -32600 for one that is not a JSON-RPC message or lacks the session
+id, 403 for a foreign browser origin, 404 for an unknown session, 413 over the
+body limit, 415 for a body that is not ``application/json`` -- each with a
+JSON-RPC error body saying why.  Idle streams carry a comment line every
+``keepalive_seconds``, so proxies keep them open and a vanished client is
+noticed at the next write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from typing import Final
+
+from aiohttp import web
+
+from hub_proxy.transport import jsonrpc
+from hub_proxy.transport.base import (
+    KEEPALIVE,
+    SESSION_ID_SHOWN,
+    EndpointOptions,
+    RefusalError,
+    Running,
+    SessionCore,
+    SessionFactory,
+    check_origin,
+    event,
+    event_stream,
+    read_message,
+)
+
+SESSION_QUERY: Final = "session_id"
+
+logger = logging.getLogger(__name__)
+
+
+class _StreamSession(SessionCore[Running]):
+    """One legacy session: everything for the client goes on its one stream, in order."""
+
+    def __init__(self, session_id: str, factory: SessionFactory) -> None:
+        # ``None`` ends the stream.
+        self.outbox: asyncio.Queue[jsonrpc.Message | None] = asyncio.Queue()
+        super().__init__(session_id, factory)
+
+    def _track(self, request: jsonrpc.Request, task: asyncio.Task[jsonrpc.Response]) -> Running:
+        return Running(request, task)
+
+    def _send(self, message: jsonrpc.Message, related_to: jsonrpc.RequestId | None) -> None:
+        if self.closed:
+            logger.debug("message for a closed session dropped", extra={"session": self.session_id})
+            return
+        self.outbox.put_nowait(message)
+
+    def _deliver(self, running: Running, response: jsonrpc.Response) -> None:
+        self._send(response, None)
+
+    def _closing(self) -> None:
+        self.outbox.put_nowait(None)
+
+
+class SSEEndpoint:
+    """One legacy MCP endpoint: GET opens a session's stream, POST delivers its messages."""
+
+    def __init__(self, sessions: SessionFactory, options: EndpointOptions | None = None) -> None:
+        self._factory = sessions
+        self._options = options or EndpointOptions()
+        self._sessions: dict[str, _StreamSession] = {}
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        try:
+            check_origin(request, self._options.allowed_origins)
+            if request.method == "GET":
+                return await self._stream(request)
+            if request.method == "POST":
+                return await self._post(request)
+            raise RefusalError(
+                405,
+                f"method {request.method} is not allowed here; GET the stream, POST messages",
+                headers={"Allow": "GET, POST"},
+            )
+        except RefusalError as refusal:
+            return refusal.response()
+
+    async def close(self) -> None:
+        """Close every session, which ends every stream, as on shutdown."""
+        sessions, self._sessions = list(self._sessions.values()), {}
+        await asyncio.gather(
+            *(session.close("the server is shutting down") for session in sessions)
+        )
+
+    async def _stream(self, request: web.Request) -> web.StreamResponse:
+        session = _StreamSession(secrets.token_urlsafe(32), self._factory)
+        self._sessions[session.session_id] = session
+        logger.info("legacy SSE session opened", extra={"session": session.session_id})
+        reason = "the server ended the stream"
+        try:
+            stream = await event_stream(request)
+            endpoint = f"{request.rel_url.raw_path}?{SESSION_QUERY}={session.session_id}"
+            await stream.write(f"event: endpoint\ndata: {endpoint}\n\n".encode())
+            while True:
+                try:
+                    message = await asyncio.wait_for(
+                        session.outbox.get(), self._options.keepalive_seconds
+                    )
+                except TimeoutError:
+                    await stream.write(KEEPALIVE)
+                    continue
+                if message is None:
+                    break
+                await stream.write(event(message))
+        except (ConnectionResetError, asyncio.CancelledError):
+            # A write to a gone client fails, or aiohttp cancels the handler
+            # when the connection drops; shutdown instead ends the loop above.
+            reason = "the client closed its stream"
+            raise
+        finally:
+            await self._close_session(session, reason)
+        return stream
+
+    async def _post(self, request: web.Request) -> web.StreamResponse:
+        message = await read_message(request, self._options.max_body_bytes)
+        request_id = message.id if isinstance(message, jsonrpc.Request) else None
+        session = self._session_of(request, request_id)
+        if isinstance(message, jsonrpc.Request):
+            session.start(message)
+        else:
+            await session.receive(message)
+        return web.Response(status=202)
+
+    def _session_of(
+        self, request: web.Request, request_id: jsonrpc.RequestId | None
+    ) -> _StreamSession:
+        session_id = request.query.get(SESSION_QUERY)
+        if session_id is None:
+            raise RefusalError(
+                400,
+                f"missing {SESSION_QUERY} query parameter; GET the stream first and POST "
+                "to the URL of its endpoint event",
+                request_id=request_id,
+            )
+        session = self._sessions.get(session_id)
+        if session is None:
+            raise RefusalError(
+                404,
+                f"unknown or closed session {session_id[:SESSION_ID_SHOWN]!r}; "
+                "GET the stream again to open a new one",
+                request_id=request_id,
+            )
+        return session
+
+    async def _close_session(self, session: _StreamSession, reason: str) -> None:
+        if self._sessions.pop(session.session_id, None) is not None:
+            logger.info(
+                "legacy SSE session closed", extra={"session": session.session_id, "why": reason}
+            )
+        await session.close(reason)
