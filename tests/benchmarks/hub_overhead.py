@@ -2,7 +2,7 @@
 
 Run on demand (not part of the test suite); it prints its figures as JSON:
 
-    .venv/bin/python -m tests.benchmarks.hub_overhead
+    .venv/bin/python -m tests.benchmarks.hub_overhead [--quick]
 
 Two measurements, each a ratio or a difference against a baseline taken in the
 same run, because these machines are noisy (ARCHITECTURE.md, "How fast"):
@@ -353,7 +353,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-overhead", action="store_true")
     parser.add_argument("--skip-group", action="store_true")
     parser.add_argument("--keep", type=Path, help="keep logs and configs in this folder")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a short run for iterating: fewer calls, one throughput round, no group listing",
+    )
     args = parser.parse_args(argv)
+    if args.quick:
+        args.calls, args.warmup, args.rounds, args.throughput_calls = 300, 50, 1, 800
+        args.skip_group = True
     with tempfile.TemporaryDirectory(prefix="mcphub-hub-bench-") as tmp:
         work = args.keep or Path(tmp)
         result = asyncio.run(run(args, work))

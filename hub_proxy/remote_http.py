@@ -1,0 +1,286 @@
+"""A lean streamable-HTTP client link: the multiplexer's JSON-RPC lines over aiohttp.
+
+The MCP SDK's client transport put every message through httpx, anyio memory
+streams, task groups and two rounds of pydantic validation (lines to models and
+back), and its HTTP client sent headers and body as separate segments.  Behind
+the hub that cost about 5 ms per call and half the throughput of a direct
+connection, while the multiplexer needs none of it: it already speaks bytes of
+JSON-RPC.  So this link does the transport's part of the protocol and nothing
+more, on one keep-alive :class:`aiohttp.ClientSession` per lifetime:
+
+* every message is a POST; the answer is a JSON body (one message or a batch)
+  or an SSE stream parsed as it arrives, each event's data one message for the
+  multiplexer, as is;
+* ``Mcp-Session-Id`` from the ``initialize`` answer and ``MCP-Protocol-Version``
+  from its result go on every later request;
+* a GET stream carries what the server sends on its own, if it offers one;
+* DELETE ends the session when the hub closes the link.
+
+Requests are sent concurrently, each on its own request; notifications and
+answers are sent in order before anything after them, so ``initialized``
+reaches the server before the first call it allows.
+
+A lifetime ends when a POST loses its connection (a broken GET stream is only
+opened again), or when the server no longer knows the session: 404 for a
+request that carried its id, or the 400 "No valid session ID" of servers built
+on the TypeScript SDK's examples.  The link then reports
+:data:`SESSION_EXPIRED`, which :mod:`hub_proxy.remote` retries on.  Any other
+HTTP failure of a request is that request's error answer; the session goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Coroutine
+from typing import Any, Final
+
+import aiohttp
+
+from hub_proxy.catalog import RemoteTarget
+from hub_proxy.transport import jsonrpc
+
+# How a link says its session expired; the multiplexer puts it in the error it
+# answers the lost requests with, which is how the hub knows to retry them.
+SESSION_EXPIRED: Final = "lost its upstream session (the server no longer knows its id)"
+
+_SESSION_HEADER: Final = "Mcp-Session-Id"
+_VERSION_HEADER: Final = "MCP-Protocol-Version"
+_JSON: Final = "application/json"
+_SSE: Final = "text/event-stream"
+_NOT_FOUND: Final = 404
+_BAD_REQUEST: Final = 400
+_METHOD_NOT_ALLOWED: Final = 405
+_CONNECT_SECONDS: Final = 10.0
+# A GET stream that ended or broke is opened again after this pause.
+_REOPEN_GET_SECONDS: Final = 1.0
+_MAX_ERROR_BODY: Final = 300
+
+logger = logging.getLogger(__name__)
+
+
+class StreamableHttpLink:
+    """One upstream streamable-HTTP session, as lines of JSON-RPC for the multiplexer."""
+
+    pid: int | None = None
+
+    def __init__(self, target: RemoteTarget) -> None:
+        self._url = target.url
+        self._headers: dict[str, str] = {
+            **target.headers,
+            "Accept": f"{_JSON}, {_SSE}",
+            "Content-Type": _JSON,
+        }
+        # No overall timeout: a tool call takes as long as it takes, and the
+        # hub's caller decides how long to wait for it.
+        self._http = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=_CONNECT_SECONDS)
+        )
+        self._inbox: asyncio.Queue[bytes] = asyncio.Queue()
+        self._outbox: asyncio.Queue[bytes] = asyncio.Queue()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._ended: str | None = None
+
+    def start(self) -> None:
+        self._spawn(self._send_all())
+
+    async def readline(self) -> bytes:
+        return await self._inbox.get()
+
+    def write(self, data: bytes) -> bool:
+        if self._ended is not None:
+            return False
+        self._outbox.put_nowait(data)
+        return True
+
+    async def drain(self) -> None:
+        # Each message is its own HTTP request with its own flow control.
+        return
+
+    async def close(self, grace: float) -> str:
+        self._end("closed by the hub")
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if _SESSION_HEADER in self._headers:
+            # Courtesy only: a server that does not answer soon forgets the session anyway.
+            with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                async with (
+                    asyncio.timeout(grace),
+                    self._http.delete(self._url, headers=self._headers),
+                ):
+                    pass
+        await self._http.close()
+        return self._ended or "closed by the hub"
+
+    # -- sending -------------------------------------------------------------------------------
+
+    async def _send_all(self) -> None:
+        while True:
+            data = await self._outbox.get()
+            message = json.loads(data)
+            if "method" in message and "id" in message:
+                self._spawn(self._request(data, message))
+            else:
+                await self._post(data, None, None)
+                if message.get("method") == "notifications/initialized":
+                    self._spawn(self._listen())
+
+    async def _request(self, data: bytes, message: dict[str, Any]) -> None:
+        await self._post(data, message["id"], message["method"])
+
+    async def _post(self, data: bytes, request_id: object, method: str | None) -> None:
+        """Send one message; feed what answers it to the multiplexer, or end the lifetime."""
+        carried = _SESSION_HEADER in self._headers
+        try:
+            async with self._http.post(self._url, data=data, headers=self._headers) as answer:
+                if await self._expired(answer, carried):
+                    return
+                if answer.status >= _BAD_REQUEST:
+                    body = await answer.text(errors="replace")
+                    self._fail(
+                        request_id, f"answered HTTP {answer.status}: {body[:_MAX_ERROR_BODY]}"
+                    )
+                    return
+                if method is None or answer.status == 202:
+                    return
+                if method == "initialize":
+                    session = answer.headers.get(_SESSION_HEADER)
+                    if session is not None:
+                        self._headers[_SESSION_HEADER] = session
+                await self._deliver(answer, request_id, initialize=method == "initialize")
+        except aiohttp.ClientError as exc:
+            self._end(_describe(exc))
+        except ValueError as exc:
+            # A body that is not JSON: this request's failure, not the session's.
+            self._fail(request_id, f"answered with something that is not JSON: {exc}")
+
+    async def _deliver(
+        self, answer: aiohttp.ClientResponse, request_id: object, *, initialize: bool
+    ) -> None:
+        if answer.content_type == _SSE:
+            messages = _events(answer)
+        elif answer.content_type == _JSON:
+            messages = _json_body(answer)
+        else:
+            self._fail(request_id, f"answered with {answer.content_type!r}")
+            return
+        answered = False
+        async for message in messages:
+            if initialize:
+                self._learn_version(message)
+            answered = answered or _answers(message, request_id)
+            self._inbox.put_nowait(message + b"\n")
+        if not answered:
+            self._fail(request_id, "ended its answer without answering")
+
+    def _learn_version(self, message: bytes) -> None:
+        result = json.loads(message).get("result")
+        version = result.get("protocolVersion") if isinstance(result, dict) else None
+        if isinstance(version, str):
+            self._headers[_VERSION_HEADER] = version
+
+    def _fail(self, request_id: object, why: str) -> None:
+        """Answer a request the upstream could not take; a lost notification is only logged."""
+        logger.warning("upstream refused a message", extra={"url": self._url, "why": why})
+        if jsonrpc.is_request_id(request_id):
+            error = jsonrpc.Error(request_id, jsonrpc.INTERNAL_ERROR, f"the upstream {why}")
+            self._inbox.put_nowait(jsonrpc.encode(error) + b"\n")
+
+    # -- the server's own stream ---------------------------------------------------------------
+
+    async def _listen(self) -> None:
+        """The GET stream, kept open while the server offers it."""
+        headers = {**self._headers, "Accept": _SSE}
+        del headers["Content-Type"]
+        while True:
+            try:
+                async with self._http.get(self._url, headers=headers) as stream:
+                    if await self._expired(stream, carried=True):
+                        return
+                    if stream.status == _METHOD_NOT_ALLOWED or stream.content_type != _SSE:
+                        return
+                    async for message in _events(stream):
+                        self._inbox.put_nowait(message + b"\n")
+            except aiohttp.ClientError as exc:
+                # Not the end of the lifetime: a caller would then wait for a
+                # re-initialization instead of failing at once.  The next POST
+                # finds out whether the server is really gone.
+                logger.debug("upstream GET stream lost", extra={"why": _describe(exc)})
+            await asyncio.sleep(_REOPEN_GET_SECONDS)
+
+    # -- ending --------------------------------------------------------------------------------
+
+    async def _expired(self, answer: aiohttp.ClientResponse, carried: bool) -> bool:
+        if not carried or answer.status not in (_NOT_FOUND, _BAD_REQUEST):
+            return False
+        if answer.status == _BAD_REQUEST and b"session" not in (await answer.read()).lower():
+            return False
+        logger.info("upstream session expired", extra={"url": self._url})
+        self._end(SESSION_EXPIRED)
+        return True
+
+    def _end(self, why: str) -> None:
+        """End this lifetime once; the empty line tells the multiplexer."""
+        if self._ended is None:
+            self._ended = why
+            self._inbox.put_nowait(b"")
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task: asyncio.Task[None] = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+async def _json_body(answer: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    body = await answer.read()
+    if body.lstrip().startswith(b"["):
+        # A batch: the multiplexer reads one message a line.
+        for message in json.loads(body):
+            yield json.dumps(message, separators=(",", ":")).encode()
+    elif body.strip():
+        yield body.strip()
+
+
+async def _events(stream: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    """The data of each SSE ``message`` event, as soon as the event is complete."""
+    buffer = bytearray()
+    data: list[bytes] = []
+    event = b"message"
+    async for chunk in stream.content.iter_any():
+        # Only the new chunk is searched: a large message comes in many chunks.
+        scanned = len(buffer)
+        buffer += chunk
+        start = 0
+        while (end := buffer.find(b"\n", max(start, scanned))) >= 0:
+            line = bytes(buffer[start:end]).removesuffix(b"\r")
+            start = end + 1
+            if not line:
+                # An event without data (servers send one to prime resumption) says nothing.
+                payload = b"\n".join(data)
+                if payload and event == b"message":
+                    yield payload
+                data, event = [], b"message"
+                continue
+            field, _, value = line.partition(b":")
+            value = value.removeprefix(b" ")
+            if field == b"data":
+                data.append(value)
+            elif field == b"event":
+                event = value
+            # ``id``, ``retry`` and comments (an empty field) serve resumption,
+            # which this link does not attempt: a lost connection ends the lifetime.
+        del buffer[:start]
+
+
+def _answers(message: bytes, request_id: object) -> bool:
+    """Whether ``message`` is the answer to ``request_id`` (and not, say, its progress)."""
+    decoded = json.loads(message)
+    return isinstance(decoded, dict) and "method" not in decoded and decoded.get("id") == request_id
+
+
+def _describe(exc: BaseException) -> str:
+    return f"lost the connection ({type(exc).__name__}: {exc})"
