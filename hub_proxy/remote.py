@@ -48,7 +48,7 @@ from pydantic import ValidationError
 from hub_proxy.bridge.channel import Link
 from hub_proxy.bridge.multiplexer import SERVER_UNAVAILABLE
 from hub_proxy.catalog import RemoteTarget
-from hub_proxy.remote_http import SESSION_EXPIRED, StreamableHttpLink
+from hub_proxy.remote_http import SESSION_EXPIRED, QueuedLink, StreamableHttpLink
 from hub_proxy.transport import Session, jsonrpc
 
 _SESSION_HEADER: Final = "mcp-session-id"
@@ -83,35 +83,17 @@ class RemoteChannel:
         return link
 
 
-class _RemoteLink:
+class _RemoteLink(QueuedLink):
     """One upstream legacy-SSE session, as lines of JSON-RPC for the multiplexer."""
 
-    pid: int | None = None
-
     def __init__(self, target: RemoteTarget) -> None:
+        super().__init__()
         self._target = target
-        self._inbox: asyncio.Queue[bytes] = asyncio.Queue()
-        self._outbox: asyncio.Queue[bytes] = asyncio.Queue()
         self._expired = asyncio.Event()
-        self._ended: str | None = None
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
-
-    async def readline(self) -> bytes:
-        return await self._inbox.get()
-
-    def write(self, data: bytes) -> bool:
-        if self._ended is not None:
-            return False
-        self._outbox.put_nowait(data)
-        return True
-
-    async def drain(self) -> None:
-        # Each message is its own HTTP request with its own flow control; the
-        # queue in front of them is only as long as the multiplexer's in-flight requests.
-        return
 
     async def close(self, grace: float) -> str:
         if self._task is not None:

@@ -61,30 +61,21 @@ _MAX_ERROR_BODY: Final = 300
 logger = logging.getLogger(__name__)
 
 
-class StreamableHttpLink:
-    """One upstream streamable-HTTP session, as lines of JSON-RPC for the multiplexer."""
+class QueuedLink:
+    """A link whose lines pass through two queues, for HTTP upstreams.
+
+    Over HTTP each message is an exchange of its own, with its own flow
+    control, so the multiplexer's writes only need queueing until a sender
+    picks them up; what the upstream says is queued for ``readline``, and an
+    empty line there means the session ended (``_ended`` says why).
+    """
 
     pid: int | None = None
 
-    def __init__(self, target: RemoteTarget) -> None:
-        self._url = target.url
-        self._headers: dict[str, str] = {
-            **target.headers,
-            "Accept": f"{_JSON}, {_SSE}",
-            "Content-Type": _JSON,
-        }
-        # No overall timeout: a tool call takes as long as it takes, and the
-        # hub's caller decides how long to wait for it.
-        self._http = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=None, sock_connect=_CONNECT_SECONDS)
-        )
+    def __init__(self) -> None:
         self._inbox: asyncio.Queue[bytes] = asyncio.Queue()
         self._outbox: asyncio.Queue[bytes] = asyncio.Queue()
-        self._tasks: set[asyncio.Task[None]] = set()
         self._ended: str | None = None
-
-    def start(self) -> None:
-        self._spawn(self._send_all())
 
     async def readline(self) -> bytes:
         return await self._inbox.get()
@@ -96,8 +87,29 @@ class StreamableHttpLink:
         return True
 
     async def drain(self) -> None:
-        # Each message is its own HTTP request with its own flow control.
         return
+
+
+class StreamableHttpLink(QueuedLink):
+    """One upstream streamable-HTTP session, as lines of JSON-RPC for the multiplexer."""
+
+    def __init__(self, target: RemoteTarget) -> None:
+        super().__init__()
+        self._url = target.url
+        self._headers: dict[str, str] = {
+            **target.headers,
+            "Accept": f"{_JSON}, {_SSE}",
+            "Content-Type": _JSON,
+        }
+        # No overall timeout: a tool call takes as long as it takes, and the
+        # hub's caller decides how long to wait for it.
+        self._http = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=_CONNECT_SECONDS)
+        )
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def start(self) -> None:
+        self._spawn(self._send_all())
 
     async def close(self, grace: float) -> str:
         self._end("closed by the hub")

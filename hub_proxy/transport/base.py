@@ -28,7 +28,7 @@ import itertools
 import logging
 import urllib.parse
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Generic, Protocol, TypeVar
 
@@ -331,6 +331,33 @@ async def read_message(request: web.Request, limit: int) -> jsonrpc.Message:
         return jsonrpc.decode(bytes(body))
     except jsonrpc.MessageError as exc:
         raise RefusalError(400, exc.reason, code=exc.code, request_id=exc.request_id) from exc
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+async def dispatch(
+    request: web.Request,
+    allowed_origins: frozenset[str],
+    handlers: Mapping[str, Handler],
+    advice: str,
+) -> web.StreamResponse:
+    """Check the origin, route by HTTP method, and turn any refusal into its response.
+
+    ``advice`` tells a client that used another method what to do instead.
+    """
+    try:
+        check_origin(request, allowed_origins)
+        handler = handlers.get(request.method)
+        if handler is None:
+            raise RefusalError(
+                405,
+                f"method {request.method} is not allowed here; {advice}",
+                headers={"Allow": ", ".join(handlers)},
+            )
+        return await handler(request)
+    except RefusalError as refusal:
+        return refusal.response()
 
 
 def check_origin(request: web.Request, allowed: frozenset[str]) -> None:

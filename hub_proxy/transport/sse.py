@@ -53,7 +53,7 @@ from hub_proxy.transport.base import (
     Running,
     SessionCore,
     SessionFactory,
-    check_origin,
+    dispatch,
     event,
     event_stream,
     read_message,
@@ -97,19 +97,12 @@ class SSEEndpoint:
         self._sessions: dict[str, _StreamSession] = {}
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        try:
-            check_origin(request, self._options.allowed_origins)
-            if request.method == "GET":
-                return await self._stream(request)
-            if request.method == "POST":
-                return await self._post(request)
-            raise RefusalError(
-                405,
-                f"method {request.method} is not allowed here; GET the stream, POST messages",
-                headers={"Allow": "GET, POST"},
-            )
-        except RefusalError as refusal:
-            return refusal.response()
+        return await dispatch(
+            request,
+            self._options.allowed_origins,
+            {"GET": self._stream, "POST": self._post},
+            advice="GET the stream, POST messages",
+        )
 
     async def close(self) -> None:
         """Close every session, which ends every stream, as on shutdown."""

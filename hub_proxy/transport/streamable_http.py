@@ -82,7 +82,7 @@ from hub_proxy.transport.base import (
     Running,
     SessionCore,
     SessionFactory,
-    check_origin,
+    dispatch,
     event,
     event_stream,
     json_response,
@@ -207,21 +207,12 @@ class StreamableHTTPEndpoint:
         app.on_shutdown.append(self._on_shutdown)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        try:
-            check_origin(request, self._options.allowed_origins)
-            if request.method == "POST":
-                return await self._post(request)
-            if request.method == "GET":
-                return await self._get(request)
-            if request.method == "DELETE":
-                return await self._delete(request)
-            raise RefusalError(
-                405,
-                f"method {request.method} is not allowed here; use POST, GET or DELETE",
-                headers={"Allow": "GET, POST, DELETE"},
-            )
-        except RefusalError as refusal:
-            return refusal.response()
+        return await dispatch(
+            request,
+            self._options.allowed_origins,
+            {"GET": self._get, "POST": self._post, "DELETE": self._delete},
+            advice="use POST, GET or DELETE",
+        )
 
     async def close(self) -> None:
         """Close every session, as on shutdown."""
