@@ -130,7 +130,10 @@ def test_stdio_sample_gets_a_locked_down_deployment_with_the_bridge_wired_in(
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert volumes["bridge"]["emptyDir"]["medium"] == "Memory"
 
-    service = get(crds_installed, namespace, "service", "time")
+    # The Service is applied right after the Deployment, in the same pass.
+    service = eventually(
+        lambda: get(crds_installed, namespace, "service", "time"), timeout=30, what="the Service"
+    )
     assert service["spec"]["selector"] == {"mcphub.dev/server": "time"}
     assert service["spec"]["ports"][0]["port"] == 8080
     assert service["spec"]["ports"][0]["targetPort"] == "mcp"
@@ -162,7 +165,12 @@ def test_http_sample_runs_its_own_port_with_probes_and_replicas(
     assert {"name": "PORT", "value": "3001"} in container["env"]
     assert {"name": "HOME", "value": "/tmp"} in container["env"]
     assert container["securityContext"] == LOCKED_DOWN
-    service = get(crds_installed, namespace, "service", "everything")
+    # The Service is applied right after the Deployment, in the same pass.
+    service = eventually(
+        lambda: get(crds_installed, namespace, "service", "everything"),
+        timeout=30,
+        what="the Service",
+    )
     assert service["spec"]["ports"][0]["port"] == 3001
 
 
