@@ -404,3 +404,20 @@ def event(message: jsonrpc.Message) -> bytes:
 
 
 KEEPALIVE: Final = b": keepalive\n\n"
+
+
+async def pump(
+    stream: web.StreamResponse,
+    outbox: asyncio.Queue[jsonrpc.Message | None],
+    keepalive_seconds: float,
+) -> None:
+    """Write the outbox's messages as SSE events until ``None``, with keep-alives while idle."""
+    while True:
+        try:
+            message = await asyncio.wait_for(outbox.get(), keepalive_seconds)
+        except TimeoutError:
+            await stream.write(KEEPALIVE)
+            continue
+        if message is None:
+            return
+        await stream.write(event(message))

@@ -46,7 +46,6 @@ from aiohttp import web
 
 from hub_proxy.transport import jsonrpc
 from hub_proxy.transport.base import (
-    KEEPALIVE,
     SESSION_ID_SHOWN,
     EndpointOptions,
     RefusalError,
@@ -54,8 +53,8 @@ from hub_proxy.transport.base import (
     SessionCore,
     SessionFactory,
     dispatch,
-    event,
     event_stream,
+    pump,
     read_message,
 )
 
@@ -120,17 +119,7 @@ class SSEEndpoint:
             stream = await event_stream(request)
             endpoint = f"{request.rel_url.raw_path}?{SESSION_QUERY}={session.session_id}"
             await stream.write(f"event: endpoint\ndata: {endpoint}\n\n".encode())
-            while True:
-                try:
-                    message = await asyncio.wait_for(
-                        session.outbox.get(), self._options.keepalive_seconds
-                    )
-                except TimeoutError:
-                    await stream.write(KEEPALIVE)
-                    continue
-                if message is None:
-                    break
-                await stream.write(event(message))
+            await pump(stream, session.outbox, self._options.keepalive_seconds)
         except (ConnectionResetError, asyncio.CancelledError):
             # A write to a gone client fails, or aiohttp cancels the handler
             # when the connection drops; shutdown instead ends the loop above.

@@ -74,7 +74,6 @@ from aiohttp import web
 from hub_proxy.transport import jsonrpc
 from hub_proxy.transport.base import (
     JSON,
-    KEEPALIVE,
     SESSION_ID_SHOWN,
     SSE,
     EndpointOptions,
@@ -86,6 +85,7 @@ from hub_proxy.transport.base import (
     event,
     event_stream,
     json_response,
+    pump,
     read_message,
 )
 
@@ -257,17 +257,7 @@ class StreamableHTTPEndpoint:
         session.attach(listener)
         try:
             stream = await event_stream(request, {SESSION_HEADER: session.session_id})
-            while True:
-                try:
-                    message = await asyncio.wait_for(
-                        listener.outbox.get(), self._options.keepalive_seconds
-                    )
-                except TimeoutError:
-                    await stream.write(KEEPALIVE)
-                    continue
-                if message is None:
-                    break
-                await stream.write(event(message))
+            await pump(stream, listener.outbox, self._options.keepalive_seconds)
         except ConnectionResetError:
             # aiohttp takes this as the client going away, quietly.
             logger.info("client closed its GET stream", extra={"session": session.session_id})
