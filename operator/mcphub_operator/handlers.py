@@ -285,12 +285,6 @@ def _register_indexes(registry: kopf.OperatorRegistry) -> None:
     def server_snapshots(body: kopf.Body, namespace: str | None, **_: Any) -> dict[str, Any]:
         return {namespace or "": _snapshot(body)}
 
-    @kopf.index(*SERVERS, id="server_bodies", registry=registry)
-    def server_bodies(
-        body: kopf.Body, namespace: str | None, name: str, **_: Any
-    ) -> dict[Any, Any]:
-        return {(namespace or "", name): body}
-
     @kopf.index(*GROUPS, id="group_bodies", registry=registry)
     def group_bodies(body: kopf.Body, namespace: str | None, **_: Any) -> dict[str, Any]:
         return {namespace or "": body}
@@ -326,13 +320,12 @@ def _register_servers(registry: kopf.OperatorRegistry, config: OperatorConfig) -
         @kopf.on.event(
             *resource, id=f"repair-{resource[-1]}", labels=_OWNED_LABELS, registry=registry
         )
-        async def owned_changed(body: kopf.Body, memo: Any, **indexes: Any) -> None:
+        async def owned_changed(body: kopf.Body, memo: Any, **_: Any) -> None:
             metadata = body["metadata"]
-            owner = (
-                metadata["namespace"],
-                (metadata.get("labels") or {}).get(workloads.SERVER_LABEL),
-            )
-            for server in _in(indexes, "server_bodies", owner):
+            owner_name = (metadata.get("labels") or {}).get(workloads.SERVER_LABEL)
+            # The servers tracked for re-verification are the owners to look up.
+            server = memo.servers.get((metadata["namespace"], owner_name))
+            if server is not None:
                 await reconcile_server(server, memo)
 
     owned_trigger("apps", "v1", "deployments")

@@ -152,11 +152,6 @@ class KubeClient:
     async def get(self, path: str) -> Manifest | None:
         return await self._request("GET", path, missing_ok=True)
 
-    async def list(self, path: str, label_selector: str | None = None) -> list[Manifest]:
-        params = {"labelSelector": label_selector} if label_selector else None
-        listed = await self._request("GET", path, params=params)
-        return list((listed or {}).get("items", []))
-
     async def delete(self, path: str) -> None:
         await self._request(
             "DELETE", path, body={"propagationPolicy": "Background"}, missing_ok=True
