@@ -21,10 +21,19 @@ finds it again after a group gains a member.
 Standalone runs in-cluster servers as local child processes, so only a
 server with a ``spec.container.command`` can run (the image is ignored: the
 command must be installed on the machine).  A ``spec.remote`` server is reached
-at its URL with its literal headers; a header from a Secret cannot be read
-standalone, so it is left out with a warning rather than the server refused:
-many servers answer ``initialize`` and ``tools/list`` without credentials.  What
-cannot run is listed in :attr:`Catalog.unsupported` with the reason.
+at its URL with its headers.  Values from Secrets come from the Secrets the
+catalog holds -- the namespace's in a cluster, the folder's standalone -- and a
+server whose header names a Secret or key that does not exist is not run, with
+the reason, rather than run without its credentials: the operator reports the
+same problem on the MCPServer, and an upstream answering 401 to every call
+would be harder to diagnose.  ConfigMaps are not read standalone; an
+environment variable from one is left out with a warning.  What cannot run is
+listed in :attr:`Catalog.unsupported` with the reason.
+
+The catalog also carries what access control needs: the AccessPolicies in
+force, the Secrets holding API keys' hashes (labelled ``mcphub.dev/api-key``),
+and which scopes are groups, so that a policy naming a group covers exactly
+what that group shows.
 """
 
 from __future__ import annotations
@@ -35,14 +44,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal
 
-from mcphub_api import MCPGroup, MCPServer
+from mcphub_api import AccessPolicy, MCPGroup, MCPServer
 from mcphub_api.loader import load_folder
 from mcphub_api.mcpgroup import ToolFilter
 from mcphub_api.mcpserver import Remote, ToolPolicy
+from mcphub_api.meta import SecretKeySelector
+from mcphub_api.secret import Secret
 
 # Server names are DNS labels, which cannot contain "_": splitting a prefixed
 # name at the first "__" is therefore never ambiguous.
 SEPARATOR: Final = "__"
+API_KEY_LABEL: Final = "mcphub.dev/api-key"
 
 
 @dataclass(frozen=True)
@@ -50,7 +62,6 @@ class Command:
     """A stdio server the hub runs as its own child."""
 
     argv: tuple[str, ...]
-    # Literal values only: standalone has no Secrets or ConfigMaps to read.
     env: Mapping[str, str]
 
 
@@ -60,7 +71,6 @@ class RemoteTarget:
 
     url: str
     transport: Literal["streamable-http", "sse"]
-    # Literal values only, as for :attr:`Command.env`.
     headers: Mapping[str, str]
 
 
@@ -105,22 +115,43 @@ class Catalog:
     scopes: Mapping[str, Scope]
     unsupported: Mapping[str, str]
     warnings: tuple[str, ...]
+    policies: tuple[AccessPolicy, ...] = ()
+    # Secrets labelled as holding an API key's hash.
+    api_keys: tuple[Secret, ...] = ()
+    # The keys of :attr:`scopes` that are groups (a group may shadow a server's scope).
+    groups: frozenset[str] = frozenset()
+
+    def group_members(self) -> dict[str, dict[str, ToolFilter | None]]:
+        """Each group's members with their filters, as access policies see groups."""
+        return {
+            name: {member.server: member.filter for member in self.scopes[name].members}
+            for name in self.groups
+        }
 
 
 def load_catalog(folder: Path) -> Catalog:
     """Read and validate ``folder``; raises :class:`mcphub_api.errors.LoadError`."""
-    resources = load_folder(folder)
-    servers = [r for r in resources if isinstance(r, MCPServer)]
-    groups = [r for r in resources if isinstance(r, MCPGroup)]
-    return build_catalog(servers, groups)
+    loaded = load_folder(folder)
+    return build_catalog(
+        servers=[r for r in loaded if isinstance(r, MCPServer)],
+        groups=[r for r in loaded if isinstance(r, MCPGroup)],
+        policies=[r for r in loaded if isinstance(r, AccessPolicy)],
+        secrets=[r for r in loaded if isinstance(r, Secret)],
+    )
 
 
-def build_catalog(servers: list[MCPServer], groups: list[MCPGroup]) -> Catalog:
+def build_catalog(
+    servers: Sequence[MCPServer],
+    groups: Sequence[MCPGroup],
+    policies: Sequence[AccessPolicy] = (),
+    secrets: Sequence[Secret] = (),
+) -> Catalog:
+    by_name = {secret.metadata.name: secret for secret in secrets}
     entries: dict[str, ServerEntry] = {}
     unsupported: dict[str, str] = {}
     warnings: list[str] = []
     for server in sorted(servers, key=lambda s: s.metadata.name):
-        entry = _runnable(server, warnings)
+        entry = _runnable(server, by_name, warnings)
         if isinstance(entry, str):
             unsupported[server.metadata.name] = entry
         else:
@@ -138,10 +169,23 @@ def build_catalog(servers: list[MCPServer], groups: list[MCPGroup]) -> Catalog:
                 f"/mcp/{name} serves MCPGroup {name}, not the MCPServer of the same name"
             )
         scopes[name] = _group_scope(group, entries, labels, warnings)
-    return Catalog(entries, scopes, unsupported, tuple(warnings))
+    return Catalog(
+        entries,
+        scopes,
+        unsupported,
+        tuple(warnings),
+        policies=tuple(sorted(policies, key=lambda p: p.metadata.name)),
+        api_keys=tuple(s for s in secrets if API_KEY_LABEL in s.metadata.labels),
+        groups=frozenset(group.metadata.name for group in groups),
+    )
 
 
-def in_cluster(servers: Sequence[MCPServer], groups: Sequence[MCPGroup]) -> Catalog:
+def in_cluster(
+    servers: Sequence[MCPServer],
+    groups: Sequence[MCPGroup],
+    policies: Sequence[AccessPolicy] = (),
+    secrets: Sequence[Secret] = (),
+) -> Catalog:
     """The catalog of a namespace, each server reached where the operator verified it.
 
     In a cluster the hub runs nothing itself: a container server (a stdio one
@@ -162,14 +206,21 @@ def in_cluster(servers: Sequence[MCPServer], groups: Sequence[MCPGroup]) -> Cata
             update={"container": None, "remote": remote, "transport": transport}
         )
         reachable.append(server.model_copy(update={"spec": spec}))
-    catalog = build_catalog(reachable, list(groups))
+    catalog = build_catalog(reachable, groups, policies, secrets)
     return dataclasses.replace(catalog, unsupported={**catalog.unsupported, **waiting})
 
 
-def _runnable(server: MCPServer, warnings: list[str]) -> ServerEntry | str:
+def _runnable(
+    server: MCPServer, secrets: Mapping[str, Secret], warnings: list[str]
+) -> ServerEntry | str:
     """The server as the hub can reach it, or why it cannot."""
     name = server.metadata.name
-    launch = _remote(server, warnings) if server.spec.remote else _command(server, warnings)
+    try:
+        launch = (
+            _remote(server, secrets) if server.spec.remote else _command(server, secrets, warnings)
+        )
+    except _MissingSecretError as missing:
+        return str(missing)
     if isinstance(launch, str):
         return launch
     return ServerEntry(
@@ -180,24 +231,44 @@ def _runnable(server: MCPServer, warnings: list[str]) -> ServerEntry | str:
     )
 
 
-def _remote(server: MCPServer, warnings: list[str]) -> RemoteTarget | str:
+class _MissingSecretError(Exception):
+    """A server needs a Secret key the catalog does not hold."""
+
+
+def _secret_value(secrets: Mapping[str, Secret], ref: SecretKeySelector, needed_for: str) -> str:
+    secret = secrets.get(ref.name)
+    if secret is None:
+        raise _MissingSecretError(f"{needed_for} needs Secret {ref.name}, which does not exist")
+    value = secret.value(ref.key)
+    if value is None:
+        raise _MissingSecretError(
+            f"{needed_for} needs key {ref.key} of Secret {ref.name}, which has no such "
+            "UTF-8 text key"
+        )
+    return value
+
+
+def _remote(server: MCPServer, secrets: Mapping[str, Secret]) -> RemoteTarget | str:
     remote = server.spec.remote
     assert remote is not None  # noqa: S101 - the caller checked
     transport = server.spec.transport
     if transport == "stdio":
         # Admission refuses this; a folder is validated the same way, but say why anyway.
         return "a remote server must use streamable-http or sse"
-    skipped = [h.name for h in remote.headers or [] if h.value is None]
-    if skipped:
-        warnings.append(
-            f"MCPServer {server.metadata.name}: headers from Secrets are not available "
-            f"standalone; not sent: {', '.join(skipped)}"
-        )
-    headers = {h.name: h.value for h in remote.headers or [] if h.value is not None}
+    headers: dict[str, str] = {}
+    for header in remote.headers or []:
+        if header.value_from is None:
+            # Admission guarantees one of value and valueFrom.
+            headers[header.name] = header.value or ""
+        else:
+            ref = header.value_from.secret_key_ref
+            headers[header.name] = _secret_value(secrets, ref, f"header {header.name}")
     return RemoteTarget(remote.url, transport, headers)
 
 
-def _command(server: MCPServer, warnings: list[str]) -> Command | str:
+def _command(
+    server: MCPServer, secrets: Mapping[str, Secret], warnings: list[str]
+) -> Command | str:
     name = server.metadata.name
     container = server.spec.container
     if container is None or not container.command:
@@ -207,16 +278,37 @@ def _command(server: MCPServer, warnings: list[str]) -> Command | str:
             f"MCPServer {name}: transport {server.spec.transport} ignored; "
             "standalone runs spec.container.command as a stdio server"
         )
-    skipped_env = [e.name for e in container.env or [] if e.value is None]
-    if skipped_env or container.env_from:
-        warnings.append(
-            f"MCPServer {name}: env from Secrets or ConfigMaps is not available "
-            f"standalone; not set: {', '.join(skipped_env) or 'envFrom'}"
+    env: dict[str, str] = {}
+    from_config_maps: list[str] = []
+    for env_from in container.env_from or []:
+        if env_from.secret_ref is None:
+            from_config_maps.append("envFrom")
+            continue
+        secret = secrets.get(env_from.secret_ref.name)
+        if secret is None:
+            raise _MissingSecretError(
+                f"envFrom needs Secret {env_from.secret_ref.name}, which does not exist"
+            )
+        env.update(
+            (f"{env_from.prefix or ''}{key}", raw.decode(errors="replace"))
+            for key, raw in secret.values().items()
         )
-    return Command(
-        argv=(*container.command, *(container.args or [])),
-        env={e.name: e.value for e in container.env or [] if e.value is not None},
-    )
+    for variable in container.env or []:
+        source = variable.value_from
+        if source is None:
+            env[variable.name] = variable.value or ""
+        elif source.secret_key_ref is not None:
+            env[variable.name] = _secret_value(
+                secrets, source.secret_key_ref, f"env {variable.name}"
+            )
+        else:
+            from_config_maps.append(variable.name)
+    if from_config_maps:
+        warnings.append(
+            f"MCPServer {name}: ConfigMaps are not read standalone; "
+            f"not set: {', '.join(from_config_maps)}"
+        )
+    return Command(argv=(*container.command, *(container.args or [])), env=env)
 
 
 def _group_scope(

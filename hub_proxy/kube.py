@@ -2,7 +2,9 @@
 
 In a cluster the hub serves what the API says: the MCPServers and MCPGroups
 of the namespace it serves, reached at the ``status.url`` the operator
-verified.  This module lists and watches both kinds (list, then watch from
+verified, under the namespace's AccessPolicies, with the namespace's Secrets
+for remote servers' headers and API keys' hashes.  This module lists and
+watches those four kinds (list, then watch from
 the list's resourceVersion; a 410 Gone or a dropped stream means list again,
 after a back-off) and hands the rest of the hub a complete snapshot after
 every burst of changes -- the same shape the standalone folder produces, so
@@ -11,7 +13,11 @@ everything downstream is one code path.
 Credentials come from the kubeconfig or the pod's ServiceAccount, read by
 the ``kubernetes`` client's loader, so the hub authenticates exactly like
 kubectl and the operator do.  The hub needs only ``list`` and ``watch`` on the
-two kinds.
+four kinds -- Secrets in its own namespace only (``manifests/hub``).
+
+Secrets are watched whole, because an MCPServer may name any Secret of the
+namespace; the hub keeps their parsed values, as the kubelet would hold them
+for a pod that mounts them.
 """
 
 from __future__ import annotations
@@ -30,7 +36,8 @@ import pydantic
 from kubernetes import client as kube_client
 from kubernetes import config as kube_config
 
-from mcphub_api import API_VERSION, MCPGroup, MCPServer
+from mcphub_api import API_VERSION, AccessPolicy, MCPGroup, MCPServer
+from mcphub_api.secret import Secret
 
 logger = logging.getLogger(__name__)
 _Model = TypeVar("_Model", bound=pydantic.BaseModel)
@@ -47,6 +54,8 @@ class Snapshot:
 
     servers: tuple[MCPServer, ...]
     groups: tuple[MCPGroup, ...]
+    policies: tuple[AccessPolicy, ...]
+    secrets: tuple[Secret, ...]
 
 
 OnSnapshot = Callable[[Snapshot], Awaitable[None]]
@@ -80,14 +89,23 @@ def connection() -> Connection:
     )
 
 
+# Where each watched kind lives in the API, by plural.
+_API_PATHS: Final = {
+    "mcpservers": f"apis/{API_VERSION}",
+    "mcpgroups": f"apis/{API_VERSION}",
+    "accesspolicies": f"apis/{API_VERSION}",
+    "secrets": "api/v1",
+}
+
+
 class ClusterWatch:
-    """Keeps a namespace's MCPServers and MCPGroups in memory and reports snapshots."""
+    """Keeps a namespace's catalog objects in memory and reports snapshots."""
 
     def __init__(self, connection: Connection, namespace: str, on_snapshot: OnSnapshot) -> None:
         self._connection = connection
         self._namespace = namespace
         self._on_snapshot = on_snapshot
-        self._objects: dict[str, dict[str, dict[str, Any]]] = {"mcpservers": {}, "mcpgroups": {}}
+        self._objects: dict[str, dict[str, dict[str, Any]]] = {plural: {} for plural in _API_PATHS}
         self._changed = asyncio.Event()
 
     async def run(self) -> None:
@@ -103,7 +121,8 @@ class ClusterWatch:
             tasks.create_task(self._publish())
 
     def _path(self, plural: str) -> str:
-        return f"{self._connection.server}/apis/{API_VERSION}/namespaces/{self._namespace}/{plural}"
+        api = _API_PATHS[plural]
+        return f"{self._connection.server}/{api}/namespaces/{self._namespace}/{plural}"
 
     async def _follow(self, session: aiohttp.ClientSession, plural: str) -> None:
         failures = 0
@@ -160,6 +179,8 @@ class ClusterWatch:
                 Snapshot(
                     servers=tuple(self._parsed(MCPServer, "mcpservers")),
                     groups=tuple(self._parsed(MCPGroup, "mcpgroups")),
+                    policies=tuple(self._parsed(AccessPolicy, "accesspolicies")),
+                    secrets=tuple(self._parsed(Secret, "secrets")),
                 )
             )
 
@@ -169,5 +190,10 @@ class ClusterWatch:
             try:
                 parsed.append(model.model_validate(obj))
             except pydantic.ValidationError as exc:
-                logger.warning("skipping %s %s: %s", plural, name, exc)
+                # Without the input: it may be a Secret's data.
+                problems = [
+                    f"{'.'.join(map(str, error['loc']))}: {error['msg']}"
+                    for error in exc.errors(include_input=False)
+                ]
+                logger.warning("skipping %s %s: %s", plural, name, "; ".join(problems))
         return parsed

@@ -118,10 +118,10 @@ async def watch_folder(
 async def follow_cluster(
     connection: kube.Connection, namespace: str, live: LiveCatalog, upstreams: Upstreams
 ) -> None:
-    """Apply every snapshot of the namespace's MCPServers and MCPGroups until cancelled."""
+    """Apply every snapshot of the namespace's catalog objects until cancelled."""
 
     async def apply(snapshot: kube.Snapshot) -> None:
-        catalog = in_cluster(snapshot.servers, snapshot.groups)
+        catalog = in_cluster(snapshot.servers, snapshot.groups, snapshot.policies, snapshot.secrets)
         upstreams.apply(catalog.servers)
         live.replace(catalog)
         log_catalog(catalog)

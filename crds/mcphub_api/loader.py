@@ -9,6 +9,9 @@ evaluators: a file that loads here is a file ``kubectl apply`` accepts.
 
 Errors name the file, the document, the object and the field, and every
 problem of every document is reported at once.
+
+``v1`` Secrets are read too (see :mod:`mcphub_api.secret`): a standalone
+folder holds the Secrets its objects refer to, as a namespace would.
 """
 
 from __future__ import annotations
@@ -27,6 +30,10 @@ from mcphub_api.crd import KINDS, openapi_schema
 from mcphub_api.errors import FieldError, InvalidObjectError, LoadError
 from mcphub_api.meta import API_VERSION, Resource
 from mcphub_api.schema import Schema
+from mcphub_api.secret import Secret
+
+# What a folder may hold: the API's kinds, and the Secrets they refer to.
+Loaded = Resource | Secret
 
 _BY_KIND: dict[str, type[Resource]] = {kind.info.kind: kind for kind in KINDS}
 
@@ -142,17 +149,24 @@ def _describe(document: Any) -> str:
     return f"{document.get('kind', '?')} {namespace}/{name}"
 
 
-def parse_object(document: Any, where: str = "object") -> Resource:
+def parse_object(document: Any, where: str = "object") -> Loaded:
     """Validate one object like admission would; raise InvalidObjectError if refused."""
     where = f"{where} ({_describe(document)})"
     if not isinstance(document, dict):
         raise InvalidObjectError(where, [FieldError("", "expected a mapping (a YAML object)")])
+    if (document.get("apiVersion"), document.get("kind")) == ("v1", "Secret"):
+        try:
+            return Secret.model_validate(document)
+        except pydantic.ValidationError as exc:
+            raise InvalidObjectError(where, _schema_errors(exc)) from None
     if document.get("apiVersion") != API_VERSION:
         raise InvalidObjectError(
             where,
             [
                 FieldError(
-                    "apiVersion", f"must be {API_VERSION}, got {document.get('apiVersion')!r}"
+                    "apiVersion",
+                    f"must be {API_VERSION} (or v1 for a Secret), "
+                    f"got {document.get('apiVersion')!r}",
                 )
             ],
         )
@@ -172,13 +186,13 @@ def parse_object(document: Any, where: str = "object") -> Resource:
     return parsed
 
 
-def load_documents(text: str, source: str) -> list[Resource]:
+def load_documents(text: str, source: str) -> list[Loaded]:
     """Every object of a multi-document YAML text; all problems raised together."""
     try:
         documents = [doc for doc in yaml.safe_load_all(text) if doc is not None]
     except yaml.YAMLError as exc:
         raise LoadError([f"{source}: not valid YAML: {exc}"]) from None
-    loaded: list[Resource] = []
+    loaded: list[Loaded] = []
     problems: list[str] = []
     for index, document in enumerate(documents, start=1):
         try:
@@ -201,11 +215,11 @@ def _yaml_files(folder: Path) -> Iterable[Path]:
     )
 
 
-def load_folder(folder: Path) -> list[Resource]:
+def load_folder(folder: Path) -> list[Loaded]:
     """Every object in every YAML file under ``folder``, with duplicates refused."""
     if not folder.is_dir():
         raise LoadError([f"{folder}: not a folder of YAML files"])
-    loaded: list[Resource] = []
+    loaded: list[Loaded] = []
     problems: list[str] = []
     for path in _yaml_files(folder):
         try:

@@ -10,6 +10,7 @@ import yaml
 
 from mcphub_api.errors import InvalidObjectError
 from mcphub_api.loader import parse_object
+from mcphub_api.meta import Resource
 from tests.api.invalid_objects import INVALID, Invalid
 from tests.testbed.errors import TestbedError
 from tests.testbed.kube import ControlPlane
@@ -48,6 +49,7 @@ def test_sample_is_accepted_by_server_side_apply_and_reads_back_unchanged(
     assert stored["metadata"].get("labels") == applied["metadata"].get("labels")
     # What the API server stored (defaults included) is what the loader produces.
     loaded = parse_object({**applied, "metadata": {**applied["metadata"], "namespace": namespace}})
+    assert isinstance(loaded, Resource)
     assert loaded.to_wire()["spec"] == stored["spec"]
 
 

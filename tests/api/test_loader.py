@@ -10,6 +10,7 @@ import yaml
 from mcphub_api import MCPServer
 from mcphub_api.errors import InvalidObjectError, LoadError
 from mcphub_api.loader import load_documents, load_folder, parse_object
+from mcphub_api.secret import Secret
 from tests.api.invalid_objects import INVALID, Invalid
 from tests.testbed.paths import REPO_ROOT
 
@@ -76,12 +77,27 @@ def test_errors_name_file_document_object_and_field(tmp_path: Path) -> None:
 
 def test_every_problem_of_every_file_is_reported_at_once(tmp_path: Path) -> None:
     (tmp_path / "a.yaml").write_text("kind: [unclosed\n")
-    (tmp_path / "b.yaml").write_text("apiVersion: v1\nkind: Secret\nmetadata: {name: s}\n")
+    (tmp_path / "b.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n")
+    (tmp_path / "c.yaml").write_text(
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata: {token: not base64!}\n"
+    )
     with pytest.raises(LoadError) as failure:
         load_folder(tmp_path)
-    first, second = failure.value.problems
+    first, second, third = failure.value.problems
     assert first.startswith(f"{tmp_path / 'a.yaml'}: not valid YAML")
-    assert "apiVersion: must be mcphub.dev/v1alpha1, got 'v1'" in second
+    assert "apiVersion: must be mcphub.dev/v1alpha1 (or v1 for a Secret), got 'v1'" in second
+    assert "data.token is not base64; put plain text under stringData instead" in third
+
+
+def test_a_secret_is_read_with_string_data_over_data(tmp_path: Path) -> None:
+    (tmp_path / "s.yaml").write_text(
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: s, labels: {a: b}}\n"
+        "data: {one: MQ==, two: Mg==}\nstringData: {two: zwei}\n"
+    )
+    (secret,) = load_folder(tmp_path)
+    assert isinstance(secret, Secret)
+    assert secret.metadata.labels == {"a": "b"}
+    assert secret.values() == {"one": b"1", "two": b"zwei"}
 
 
 def test_the_same_object_twice_is_refused(tmp_path: Path) -> None:

@@ -37,6 +37,11 @@ spec:
       - {name: X-Team, value: platform}
       - {name: Authorization, valueFrom: {secretKeyRef: {name: github, key: token}}}
 ---
+apiVersion: v1
+kind: Secret
+metadata: {name: github}
+stringData: {token: Bearer s3cret}
+---
 apiVersion: mcphub.dev/v1alpha1
 kind: MCPGroup
 metadata: {name: shared}
@@ -64,10 +69,51 @@ def test_scopes_for_everything_each_server_and_each_group(tmp_path: Path) -> Non
     assert not catalog.scopes["time"].prefixed
     assert catalog.scopes["platform"].servers == {"time"}
     assert catalog.servers["github"].launch == RemoteTarget(
-        "https://example.com/mcp", "streamable-http", {"X-Team": "platform"}
+        "https://example.com/mcp",
+        "streamable-http",
+        {"X-Team": "platform", "Authorization": "Bearer s3cret"},
     )
-    assert any("not sent: Authorization" in warning for warning in catalog.warnings)
     assert catalog.unsupported == {}
+    assert catalog.groups == {"shared", "platform"}
+
+
+def test_a_server_whose_secret_is_missing_is_not_run_and_says_which(tmp_path: Path) -> None:
+    without_secret = SERVERS.replace("name: github}\nstringData", "name: other}\nstringData")
+    (tmp_path / "objects.yaml").write_text(without_secret)
+    catalog = load_catalog(tmp_path)
+    assert "github" not in catalog.servers
+    assert catalog.unsupported["github"] == (
+        "header Authorization needs Secret github, which does not exist"
+    )
+
+
+def test_env_takes_secret_keys_and_config_maps_are_reported(tmp_path: Path) -> None:
+    (tmp_path / "objects.yaml").write_text(
+        """
+apiVersion: v1
+kind: Secret
+metadata: {name: creds}
+data: {TOKEN: dG9rZW4=}
+---
+apiVersion: mcphub.dev/v1alpha1
+kind: MCPServer
+metadata: {name: tool}
+spec:
+  transport: stdio
+  container:
+    image: x
+    command: [tool]
+    envFrom: [{prefix: APP_, secretRef: {name: creds}}]
+    env:
+      - {name: ONE, valueFrom: {secretKeyRef: {name: creds, key: TOKEN}}}
+      - {name: TWO, valueFrom: {configMapKeyRef: {name: settings, key: two}}}
+"""
+    )
+    catalog = load_catalog(tmp_path)
+    assert catalog.servers["tool"].launch == Command(
+        ("tool",), {"APP_TOKEN": "token", "ONE": "token"}
+    )
+    assert any("not set: TWO" in warning for warning in catalog.warnings)
 
 
 def test_a_group_wins_over_a_server_of_the_same_name_with_a_warning(tmp_path: Path) -> None:
