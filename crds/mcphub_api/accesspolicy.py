@@ -72,13 +72,13 @@ class Rule(APIModel):
     """Glob patterns of MCPGroup names the rule covers."""
 
     tools: list[Glob] | None = Field(default=None, max_length=64)
-    """Glob patterns of tool names; every tool of the targets when unset."""
+    """Globs of tool names or aliases; unset: all tools if the rule names no kind, else none."""
 
     prompts: list[Glob] | None = Field(default=None, max_length=64)
-    """Glob patterns of prompt names; every prompt of the targets when unset."""
+    """Globs of prompt names; unset: all prompts if the rule names no kind, else none."""
 
     resources: list[Glob] | None = Field(default=None, max_length=64)
-    """Glob patterns of resource URIs; every resource of the targets when unset."""
+    """Globs of resource URIs or templates; unset: all if the rule names no kind, else none."""
 
     actions: list[Action] = Field(min_length=1, max_length=4)
     """What the rule covers: list (see items), call (tools), read (resources), get (prompts)."""

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mcphub_api.meta import ObjectMeta
 
+
 class Secret(BaseModel):
     """A Secret's name, labels and decoded values."""
 
