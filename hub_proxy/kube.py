@@ -1,4 +1,4 @@
-"""The hub's only conversation with the Kubernetes API: watching its catalog.
+"""The hub's only conversation with the Kubernetes API: its catalog, and TokenReviews.
 
 In a cluster the hub serves what the API says: the MCPServers and MCPGroups
 of the namespace it serves, reached at the ``status.url`` the operator
@@ -18,6 +18,10 @@ four kinds -- Secrets in its own namespace only (``manifests/hub``).
 Secrets are watched whole, because an MCPServer may name any Secret of the
 namespace; the hub keeps their parsed values, as the kubelet would hold them
 for a pod that mounts them.
+
+The one other call is :func:`review_token`: a ServiceAccount token presented
+to the hub is checked by the API server that issued it (TokenReview), which
+knows about revocation and bound-object deletion that no local JWT check can.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import json
 import logging
 import os
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
@@ -66,6 +70,16 @@ class Connection:
     server: str
     ssl_context: ssl.SSLContext
     headers: dict[str, str]
+
+    def client(
+        self, timeout: aiohttp.ClientTimeout = aiohttp.client.DEFAULT_TIMEOUT
+    ) -> aiohttp.ClientSession:
+        """An HTTP client session that talks to the API server as the hub."""
+        return aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(ssl=self.ssl_context),
+            headers=self.headers,
+            timeout=timeout,
+        )
 
 
 def connection() -> Connection:
@@ -109,13 +123,7 @@ class ClusterWatch:
         self._changed = asyncio.Event()
 
     async def run(self) -> None:
-        async with (
-            aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(ssl=self._connection.ssl_context),
-                headers=self._connection.headers,
-            ) as session,
-            asyncio.TaskGroup() as tasks,
-        ):
+        async with self._connection.client() as session, asyncio.TaskGroup() as tasks:
             for plural in self._objects:
                 tasks.create_task(self._follow(session, plural))
             tasks.create_task(self._publish())
@@ -197,3 +205,34 @@ class ClusterWatch:
                 ]
                 logger.warning("skipping %s %s: %s", plural, name, "; ".join(problems))
         return parsed
+
+
+# A TokenReview is answered from the API server's memory; seconds mean it is in trouble.
+REVIEW_SECONDS: Final = 10.0
+
+
+async def review_token(
+    connection: Connection, token: str, audiences: Sequence[str]
+) -> dict[str, Any]:
+    """Ask the API server whether ``token`` is valid for ``audiences``: the TokenReview's status.
+
+    Bind the connection (``functools.partial(review_token, connection)``) to
+    get a :class:`hub_proxy.auth.tokenreview.ReviewToken`.  The hub's
+    ServiceAccount needs ``create`` on ``tokenreviews.authentication.k8s.io``.
+    Raises :class:`aiohttp.ClientError` or :class:`TimeoutError` when the API
+    server does not answer with a review.
+    """
+    review = {
+        "apiVersion": "authentication.k8s.io/v1",
+        "kind": "TokenReview",
+        "spec": {"token": token, "audiences": list(audiences)},
+    }
+    url = f"{connection.server}/apis/authentication.k8s.io/v1/tokenreviews"
+    async with (
+        connection.client(aiohttp.ClientTimeout(total=REVIEW_SECONDS)) as session,
+        session.post(url, json=review) as response,
+    ):
+        response.raise_for_status()
+        answer = await response.json()
+    status = answer.get("status") if isinstance(answer, dict) else None
+    return status if isinstance(status, dict) else {}
