@@ -20,7 +20,7 @@ SERVERS_PATH = $(CURDIR)/.cache/mcp-servers-venv/bin:$(CURDIR)/.cache/node/node_
 
 run: $(VENV)/.installed
 	$(BIN)/python -m tests.testbed.install --servers-only
-	PATH="$(SERVERS_PATH):$$PATH" $(BIN)/python -m hub_proxy --config hub_proxy/examples/standalone
+	PATH="$(SERVERS_PATH):$$PATH" $(BIN)/python -m hub_proxy --config hub_proxy/examples/standalone --anonymous
 
 testbed: $(VENV)/.installed
 	$(BIN)/python -m tests.testbed.install

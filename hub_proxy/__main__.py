@@ -16,14 +16,24 @@ With ``--cluster`` the hub serves a namespace's MCPServers and MCPGroups from
 the Kubernetes API instead, reaching each server at the ``status.url`` the
 operator verified (see :func:`hub_proxy.catalog.in_cluster`).
 
-An invalid folder at start is exit status 2 with every problem listed by file,
-document, object and field: the same contract as a command-line usage error,
-because the configuration is the command line of a standalone hub.
+Every request to an MCP endpoint is authenticated (see :mod:`hub_proxy.access`):
+API keys whose hashes are in Secrets labelled ``mcphub.dev/api-key`` (the
+folder's, or the namespace's) always work; JWT issuers (``--hs256``,
+``--jwks``, ``--oidc-issuer``, all for ``--audience``) and ServiceAccount
+tokens (``--token-review``, in a cluster) when configured; a request with no
+credentials only with ``--anonymous``.  What an authenticated caller may see
+and do is what the AccessPolicies in force allow, and nothing else.
+
+An invalid folder or access-control setting at start is exit status 2 with
+every problem listed: the same contract as a command-line usage error, because
+the configuration is the command line of a standalone hub.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
+import logging
 import os
 import sys
 from pathlib import Path
@@ -33,7 +43,13 @@ from aiohttp import web
 from kubernetes.config import config_exception as kube_config
 
 from hub_proxy import kube
+from hub_proxy.access import AccessControl
 from hub_proxy.app import create_app
+from hub_proxy.auth.audit import Audit
+from hub_proxy.auth.authenticator import Authenticator, AuthSettings
+from hub_proxy.auth.errors import AuthConfigError
+from hub_proxy.auth.jwt_tokens import JWTIssuer
+from hub_proxy.auth.sealing import load_key
 from hub_proxy.bridge import logs
 from hub_proxy.catalog import in_cluster, load_catalog
 from hub_proxy.live import LiveCatalog, log_catalog
@@ -67,8 +83,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=8080, help="TCP port to listen on")
+    _access_arguments(parser)
     args = parser.parse_args(argv)
     logs.configure()
+    connection: kube.Connection | None = None
     if args.cluster:
         try:
             connection = kube.connection()
@@ -77,9 +95,6 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         # Empty until the first snapshot of the namespace arrives, a moment later.
         catalog = in_cluster([], [])
-        app = create_app(
-            LiveCatalog(catalog), Upstreams(catalog.servers), cluster=(connection, args.namespace)
-        )
     else:
         try:
             catalog = load_catalog(args.config)
@@ -89,7 +104,21 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {problem}", file=sys.stderr)
             return 2
         log_catalog(catalog)
-        app = create_app(LiveCatalog(catalog), Upstreams(catalog.servers), folder=args.config)
+    live = LiveCatalog(catalog)
+    try:
+        access = _access_control(args, live, connection)
+        session_key = _session_key(args.session_key)
+    except (AuthConfigError, OSError, ValueError) as exc:
+        print(f"mcphub-hub: {exc}", file=sys.stderr)
+        return 2
+    app = create_app(
+        live,
+        Upstreams(catalog.servers),
+        access,
+        session_key,
+        folder=None if args.cluster else args.config,
+        cluster=(connection, args.namespace) if connection is not None else None,
+    )
     web.run_app(
         app,
         host=args.host,
@@ -99,6 +128,122 @@ def main(argv: list[str] | None = None) -> int:
         print=None,
     )
     return 0
+
+
+def _access_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "access control",
+        "API keys from Secrets labelled mcphub.dev/api-key always work; these add other ways in",
+    )
+    group.add_argument(
+        "--audience",
+        default=os.environ.get("MCPHUB_AUDIENCE"),
+        help="the audience (aud) JWTs and ServiceAccount tokens must be issued for "
+        "[MCPHUB_AUDIENCE]",
+    )
+    group.add_argument(
+        "--hs256",
+        action="append",
+        default=[],
+        metavar="ISSUER=FILE",
+        help="accept HS256 JWTs from ISSUER, signed with the secret in FILE "
+        "(a mounted Secret key; at least 32 bytes); repeatable",
+    )
+    group.add_argument(
+        "--jwks",
+        action="append",
+        default=[],
+        metavar="ISSUER=URL",
+        help="accept RS256/ES256 JWTs from ISSUER, with keys from the JWKS at URL; repeatable",
+    )
+    group.add_argument(
+        "--oidc-issuer",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="accept RS256/ES256 JWTs from an OpenID Connect issuer, keys found by discovery; "
+        "repeatable",
+    )
+    group.add_argument(
+        "--token-review",
+        action="store_true",
+        help="accept Kubernetes ServiceAccount tokens issued for --audience, checked by "
+        "TokenReview (with --cluster)",
+    )
+    group.add_argument(
+        "--anonymous",
+        action="store_true",
+        help="serve requests without credentials as User system:anonymous, in Group "
+        "system:unauthenticated (AccessPolicies still decide what it sees)",
+    )
+    group.add_argument(
+        "--session-key",
+        type=Path,
+        default=os.environ.get("MCPHUB_SESSION_KEY_FILE"),
+        metavar="FILE",
+        help="32-byte key (raw or base64) sealing session ids, shared by every replica so any "
+        "of them serves any session; without it, sessions stay on the replica that opened "
+        "them [MCPHUB_SESSION_KEY_FILE]",
+    )
+    group.add_argument(
+        "--public-url",
+        default=os.environ.get("MCPHUB_PUBLIC_URL"),
+        help="the hub's URL as clients reach it (https), for OAuth protected-resource "
+        "metadata; default: from each request [MCPHUB_PUBLIC_URL]",
+    )
+
+
+def _access_control(
+    args: argparse.Namespace, live: LiveCatalog, connection: kube.Connection | None
+) -> AccessControl:
+    """The authenticator the arguments describe, over the catalog in ``live``."""
+    issuers = [
+        *(_issuer(spec, "--hs256", args.audience, secret_file=True) for spec in args.hs256),
+        *(_issuer(spec, "--jwks", args.audience, secret_file=False) for spec in args.jwks),
+        *(JWTIssuer(url, _audience(args.audience, "--oidc-issuer")) for url in args.oidc_issuer),
+    ]
+    review = None
+    if args.token_review:
+        if connection is None:
+            raise AuthConfigError("--token-review needs --cluster: it asks the Kubernetes API")
+        review = functools.partial(kube.review_token, connection)
+    settings = AuthSettings(
+        jwt_issuers=tuple(issuers),
+        token_review_audience=_audience(args.audience, "--token-review")
+        if args.token_review
+        else None,
+        anonymous=args.anonymous,
+    )
+    return AccessControl(
+        Authenticator(settings, review=review), live, Audit(), public_url=args.public_url
+    )
+
+
+def _issuer(spec: str, flag: str, audience: str | None, *, secret_file: bool) -> JWTIssuer:
+    issuer, separator, where = spec.rpartition("=")
+    if not separator or not issuer or not where:
+        raise AuthConfigError(
+            f"{flag} takes ISSUER={'FILE' if secret_file else 'URL'}, not {spec!r}"
+        )
+    audience = _audience(audience, flag)
+    if secret_file:
+        return JWTIssuer(issuer, audience, secret=Path(where).read_bytes().strip())
+    return JWTIssuer(issuer, audience, jwks_url=where)
+
+
+def _audience(audience: str | None, flag: str) -> str:
+    if not audience:
+        raise AuthConfigError(f"{flag} needs --audience: the aud its tokens must carry")
+    return audience
+
+
+def _session_key(path: Path | None) -> bytes:
+    if path is None:
+        logging.getLogger(__name__).warning(
+            "no --session-key: session ids are sealed with a key of this process alone, "
+            "so a session is served only by the replica that opened it"
+        )
+    return load_key(path)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,22 @@ scope leaves the catalog, its endpoints go, and their sessions are closed: a
 client gets 404 for its session (a legacy client sees its stream end) and may
 start a new one wherever it now belongs.
 
+``/mcp`` also serves MCP 2026-07-28, whose requests carry no session: the
+streamable endpoint hands them to a
+:class:`~hub_proxy.transport.stateless.StatelessEndpoint`, which answers each
+through a session of one request made by the same factory.  A scope with a
+``sessionMode: perClient`` server declines that revision, so that clients
+fall back to a session: such a server gets an upstream per session, which a
+request without one would spawn for every call and lose between calls.
+
+Every request under ``/mcp`` and ``/sse`` passes :mod:`hub_proxy.access`'s
+middleware first: it is authenticated, or answered 401 with a challenge naming
+the RFC 9728 metadata served at ``/.well-known/oauth-protected-resource/...``;
+the session it reaches belongs to its principal.  Streamable-HTTP session ids
+are sealed (:mod:`hub_proxy.auth.sealing`) with the key the replicas share and
+bound to their scope, so any replica serves any session.  ``/metrics`` is
+Prometheus' text format, the audit's decision counter among it.
+
 ``/healthz`` is liveness only (the process serves HTTP).  ``/readyz`` is 200
 once every upstream is initialized and listed, and otherwise 503 with each
 upstream's reason, so that a stuck server is visible from one curl.
@@ -32,13 +48,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Final, Protocol
 
+import prometheus_client
 from aiohttp import web
 
+from hub_proxy.access import AccessControl
+from hub_proxy.auth.metadata import WELL_KNOWN_PATH
+from hub_proxy.auth.sealing import SealedSessionIds
 from hub_proxy.catalog import Catalog
 from hub_proxy.kube import Connection
 from hub_proxy.live import LiveCatalog, follow_cluster, watch_folder
@@ -50,6 +71,7 @@ from hub_proxy.transport import (
     StreamableHTTPEndpoint,
     jsonrpc,
 )
+from hub_proxy.transport.stateless import StatelessEndpoint
 from hub_proxy.upstreams import Upstreams
 
 CATALOG: Final = web.AppKey("catalog", LiveCatalog)
@@ -63,18 +85,32 @@ logger = logging.getLogger(__name__)
 def create_app(
     live: LiveCatalog,
     upstreams: Upstreams,
+    access: AccessControl,
+    session_key: bytes,
+    *,
     options: EndpointOptions | None = None,
     folder: Path | None = None,
     cluster: tuple[Connection, str] | None = None,
 ) -> web.Application:
-    """The hub's app; changes to ``folder``, or to a ``cluster`` namespace, apply live."""
-    app = web.Application()
+    """The hub's app; changes to ``folder``, or to a ``cluster`` namespace, apply live.
+
+    ``session_key`` seals streamable-HTTP session ids: replicas that share it
+    serve each other's sessions.
+    """
+    app = web.Application(middlewares=[access.middleware])
     app[CATALOG] = live
     app[UPSTREAMS] = upstreams
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    for prefix, transport in (("/mcp", StreamableHTTPEndpoint), ("/sse", SSEEndpoint)):
-        endpoints = _Endpoints(live, upstreams, options, transport)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get(WELL_KNOWN_PATH, access.metadata)
+    app.router.add_get(f"{WELL_KNOWN_PATH}/{{path:.*}}", access.metadata)
+    base = options or EndpointOptions()
+    for prefix, transport in (
+        ("/mcp", _streamable(live, base, session_key)),
+        ("/sse", _legacy(base)),
+    ):
+        endpoints = _Endpoints(live, upstreams, access, transport)
         app.router.add_route("*", prefix, endpoints.handle)
         # Deeper paths too (/mcp/{namespace}/{group} will be a scope in cluster).
         app.router.add_route("*", f"{prefix}/{{name:.+}}", endpoints.handle)
@@ -95,6 +131,42 @@ class _Endpoint(Protocol):
     async def close(self) -> None: ...
 
 
+class _Transport(Protocol):
+    """Makes one transport's endpoint for the scope ``key``, with that scope's sessions."""
+
+    def __call__(self, key: str, sessions: SessionFactory, /) -> _Endpoint: ...
+
+
+def _streamable(live: LiveCatalog, options: EndpointOptions, session_key: bytes) -> _Transport:
+    def endpoint(key: str, sessions: SessionFactory) -> _Endpoint:
+        declines = functools.partial(_per_client_servers, live, key)
+        stateless = StatelessEndpoint(sessions, options, declines=declines)
+        # Bound to the scope: a session id of /mcp/a is no session at /mcp/b.
+        sealed = SealedSessionIds(session_key, context=f"/mcp/{key}".encode())
+        scoped = dataclasses.replace(options, session_ids=sealed)
+        return StreamableHTTPEndpoint(sessions, scoped, stateless)
+
+    return endpoint
+
+
+def _legacy(options: EndpointOptions) -> _Transport:
+    def endpoint(_key: str, sessions: SessionFactory) -> _Endpoint:
+        return SSEEndpoint(sessions, options)
+
+    return endpoint
+
+
+def _per_client_servers(live: LiveCatalog, key: str) -> str | None:
+    """Why the scope ``key`` serves no stateless requests, if it has servers that need sessions."""
+    catalog = live.current
+    scope = catalog.scopes.get(key)
+    members = scope.servers if scope is not None else frozenset()
+    names = sorted(name for name in members if catalog.servers[name].per_client)
+    if not names:
+        return None
+    return f"sessionMode perClient needs a session: {', '.join(names)}"
+
+
 class _Endpoints:
     """One endpoint of one transport per scope in force, made on first use."""
 
@@ -102,12 +174,12 @@ class _Endpoints:
         self,
         live: LiveCatalog,
         upstreams: Upstreams,
-        options: EndpointOptions | None,
-        transport: Callable[[SessionFactory, EndpointOptions | None], _Endpoint],
+        access: AccessControl,
+        transport: _Transport,
     ) -> None:
         self._live = live
         self._upstreams = upstreams
-        self._options = options
+        self._access = access
         self._transport = transport
         self._by_key: dict[str, _Endpoint] = {}
         self._closing: set[asyncio.Task[None]] = set()
@@ -119,8 +191,8 @@ class _Endpoints:
             return unknown_scope(key)
         endpoint = self._by_key.get(key)
         if endpoint is None:
-            factory = session_factory(key, self._live, self._upstreams)
-            endpoint = self._by_key[key] = self._transport(factory, self._options)
+            factory = session_factory(key, self._live, self._upstreams, self._access)
+            endpoint = self._by_key[key] = self._transport(key, factory)
         return await endpoint.handle(request)
 
     async def close(self, _app: web.Application) -> None:
@@ -159,6 +231,13 @@ def _report_failure(task: asyncio.Task[None]) -> None:
     # invalid changes; ending otherwise is a bug, whose reason belongs in the log.
     if not task.cancelled() and task.exception() is not None:
         logger.error("the upstreams or the folder watch stopped", exc_info=task.exception())
+
+
+async def metrics(_request: web.Request) -> web.Response:
+    return web.Response(
+        body=prometheus_client.generate_latest(),
+        headers={"Content-Type": prometheus_client.CONTENT_TYPE_LATEST},
+    )
 
 
 async def healthz(_request: web.Request) -> web.Response:

@@ -5,10 +5,15 @@ that maps between the two, both ways, so that what ``tools/list`` shows and
 what ``tools/call`` accepts can never disagree: a call resolves a name against
 the very table a listing is made from.
 
-The table is computed from the upstreams' caches on demand rather than kept
-up to date: it is a dictionary comprehension over a few hundred tools at most,
-and deriving it every time means there is no second copy of the truth to go
-stale when an upstream re-lists.
+The tables are derived from the upstreams' caches rather than kept up to
+date by hand, so there is no second copy of the truth to go stale when an
+upstream re-lists.  Derived, but not on every request: a ``tools/call`` looks
+its name up in the table, and building the table -- a dictionary of every
+tool in the scope, each definition copied under its published name -- cost
+more than the rest of the hub's own work on the call.  So each table is kept
+with what it was made from, the scope and every member's :class:`Offer`, and
+made again when one of them is another object: an upstream replaces its offer
+whenever a listing changes something, and a replaced catalog brings new scopes.
 
 * **Tools**: the server's policy was applied when the upstream was listed;
   here a group member's filter is applied to the server's published name (the
@@ -28,12 +33,14 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+import weakref
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
+from hub_proxy.auth.policy import Item
 from hub_proxy.catalog import SEPARATOR, Scope
-from hub_proxy.upstreams import Upstreams
+from hub_proxy.upstreams import Offer, Upstreams
 from mcphub_api.toolpolicy import passes
 
 logger = logging.getLogger(__name__)
@@ -49,18 +56,67 @@ class Route:
 
 @dataclass(frozen=True)
 class Published:
-    """One item in a scope: its definition as the client sees it, and its route."""
+    """One item in a scope: its definition as the client sees it, its route, and what it is.
+
+    ``item`` is the item as access policies know it: by server and by the
+    names the server gives it, never by the scope's prefixed name.
+    """
 
     route: Route
     definition: Mapping[str, Any]
+    item: Item
 
 
 def published_name(scope: Scope, server: str, name: str) -> str:
     return f"{server}{SEPARATOR}{name}" if scope.prefixed else name
 
 
+_TableMaker = Callable[[Scope, Upstreams], dict[str, Published]]
+# What a table was made from: the scope, and the offer of each of its members.
+_Source = tuple[Scope, tuple[Offer, ...]]
+_Made = tuple[_Source, dict[str, Published]]
+# Per set of upstreams (a test process runs several hubs), by table and scope path.
+_made: Final[weakref.WeakKeyDictionary[Upstreams, dict[tuple[str, str], _Made]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _kept(kind: str, make: _TableMaker, scope: Scope, upstreams: Upstreams) -> dict[str, Published]:
+    """``make``'s table for the scope, made again only when the scope or an offer changed.
+
+    The table is shared by every caller until then: callers read it, never change it.
+    """
+    source = (scope, tuple(upstreams[member.server].offer for member in scope.members))
+    tables = _made.setdefault(upstreams, {})
+    made = tables.get((kind, scope.path))
+    # Cheap while nothing changed: tuples compare their items by identity first,
+    # and an offer or a scope is replaced, never changed in place.
+    if made is not None and made[0] == source:
+        return made[1]
+    table = make(scope, upstreams)
+    tables[kind, scope.path] = (source, table)
+    return table
+
+
 def tools(scope: Scope, upstreams: Upstreams) -> dict[str, Published]:
-    """The scope's tools by published name."""
+    """The scope's tools by published name (shared: do not change it)."""
+    return _kept("tools", _tools, scope, upstreams)
+
+
+def prompts(scope: Scope, upstreams: Upstreams) -> dict[str, Published]:
+    """The scope's prompts by published name (shared: do not change it)."""
+    return _kept("prompts", _prompts, scope, upstreams)
+
+
+def resources(scope: Scope, upstreams: Upstreams) -> dict[str, Published]:
+    """The scope's resources by URI; the first server in the scope wins a shared URI.
+
+    Shared: do not change it.
+    """
+    return _kept("resources", _resources, scope, upstreams)
+
+
+def _tools(scope: Scope, upstreams: Upstreams) -> dict[str, Published]:
     table: dict[str, Published] = {}
     for member in scope.members:
         for tool in upstreams[member.server].offer.tools:
@@ -68,12 +124,17 @@ def tools(scope: Scope, upstreams: Upstreams) -> dict[str, Published]:
                 continue
             name = published_name(scope, member.server, tool.name)
             definition = dict(tool.definition, name=name)
-            table[name] = Published(Route(member.server, tool.upstream_name), definition)
+            # The upstream's own name, then the alias the server publishes it as.
+            names = dict.fromkeys((tool.upstream_name, tool.name))
+            table[name] = Published(
+                Route(member.server, tool.upstream_name),
+                definition,
+                Item("tool", member.server, tuple(names)),
+            )
     return table
 
 
-def prompts(scope: Scope, upstreams: Upstreams) -> dict[str, Published]:
-    """The scope's prompts by published name."""
+def _prompts(scope: Scope, upstreams: Upstreams) -> dict[str, Published]:
     table: dict[str, Published] = {}
     for member in scope.members:
         for prompt in upstreams[member.server].offer.prompts:
@@ -81,12 +142,15 @@ def prompts(scope: Scope, upstreams: Upstreams) -> dict[str, Published]:
             if not isinstance(own, str):
                 continue
             name = published_name(scope, member.server, own)
-            table[name] = Published(Route(member.server, own), dict(prompt, name=name))
+            table[name] = Published(
+                Route(member.server, own),
+                dict(prompt, name=name),
+                Item("prompt", member.server, (own,)),
+            )
     return table
 
 
-def resources(scope: Scope, upstreams: Upstreams) -> dict[str, Published]:
-    """The scope's resources by URI; the first server in the scope wins a shared URI."""
+def _resources(scope: Scope, upstreams: Upstreams) -> dict[str, Published]:
     table: dict[str, Published] = {}
     for member in scope.members:
         for resource in upstreams[member.server].offer.resources:
@@ -99,16 +163,21 @@ def resources(scope: Scope, upstreams: Upstreams) -> dict[str, Published]:
                     extra={"uri": uri, "served_by": table[uri].route.server, "also": member.server},
                 )
                 continue
-            table[uri] = Published(Route(member.server, uri), resource)
+            table[uri] = Published(
+                Route(member.server, uri), resource, Item("resource", member.server, (uri,))
+            )
     return table
 
 
-def resource_templates(scope: Scope, upstreams: Upstreams) -> list[Mapping[str, Any]]:
-    """The scope's resource templates, as their servers list them."""
+def resource_templates(scope: Scope, upstreams: Upstreams) -> list[Published]:
+    """The scope's resource templates, as their servers list them; known by ``uriTemplate``."""
     return [
-        template
+        Published(
+            Route(member.server, pattern), template, Item("resource", member.server, (pattern,))
+        )
         for member in scope.members
         for template in upstreams[member.server].offer.resourceTemplates
+        if isinstance(pattern := template.get("uriTemplate"), str)
     ]
 
 
@@ -117,13 +186,10 @@ def server_for_uri(scope: Scope, upstreams: Upstreams, uri: str) -> str | None:
     listed = resources(scope, upstreams).get(uri)
     if listed is not None:
         return listed.route.server
-    for member in scope.members:
-        for template in upstreams[member.server].offer.resourceTemplates:
-            pattern = template.get("uriTemplate")
-            if isinstance(pattern, str) and (
-                pattern == uri or _template_regex(pattern).fullmatch(uri)
-            ):
-                return member.server
+    for template in resource_templates(scope, upstreams):
+        pattern = template.route.upstream_name
+        if pattern == uri or _template_regex(pattern).fullmatch(uri):
+            return template.route.server
     if len(scope.members) == 1:
         return scope.members[0].server
     return None

@@ -29,6 +29,15 @@ forwarded, because the level would change for every session of the child; and
 the multiplexer broadcasts ``notifications/resources/updated`` to every session
 that has talked to that upstream, subscribed or not.
 
+Every list, call, read, get and completion is authorized for the principal of
+the request being answered (:func:`hub_proxy.access.caller`), through the one
+evaluator of :mod:`hub_proxy.access`: lists show only what the caller may
+list, and acting on an item the caller may not even see gets exactly the
+answer an item that does not exist gets, so probing names reveals nothing.
+The session never caches a decision of its own, so a changed AccessPolicy
+applies to the very next request; clients are told ``list_changed`` when the
+policies or the groups they name change, since what they see may have.
+
 An unknown tool is answered with JSON-RPC error -32602 (invalid params), as the
 MCP specification's tools page prescribes for unknown tools ("Protocol
 Errors ... Unknown tools", with exactly that code in its example); a
@@ -57,13 +66,15 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any, Final, Protocol
 
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, LATEST_HANDSHAKE_VERSION
 
 from hub_proxy import routing
+from hub_proxy.access import AccessControl, caller
+from hub_proxy.auth.policy import Action, Item, ItemKind
 from hub_proxy.bridge.multiplexer import SERVER_UNAVAILABLE
 from hub_proxy.catalog import Catalog, Scope
 from hub_proxy.live import LiveCatalog
@@ -94,6 +105,22 @@ class _Table(Protocol):
     """One of :mod:`hub_proxy.routing`'s tables: published items of a scope by name."""
 
     def __call__(self, scope: Scope, upstreams: Upstreams, /) -> dict[str, routing.Published]: ...
+
+
+_Items = Callable[[Scope, Upstreams], list[routing.Published]]
+
+
+def _items(table_of: _Table) -> _Items:
+    return lambda scope, upstreams: list(table_of(scope, upstreams).values())
+
+
+# What each listing is called on the wire and what its items are to a policy.
+_LISTS: Final[Mapping[str, ItemKind]] = {
+    "tools": "tool",
+    "prompts": "prompt",
+    "resources": "resource",
+    "resourceTemplates": "resource",
+}
 
 
 def _answer(result: Mapping[str, Any]) -> _Handler:
@@ -155,10 +182,18 @@ class _RelayPeer:
 class HubSession:
     """The :class:`~hub_proxy.transport.Session` of one downstream client in one scope."""
 
-    def __init__(self, key: str, live: LiveCatalog, upstreams: Upstreams, peer: Peer) -> None:
+    def __init__(
+        self,
+        key: str,
+        live: LiveCatalog,
+        upstreams: Upstreams,
+        access: AccessControl,
+        peer: Peer,
+    ) -> None:
         self._key = key
         self._live = live
         self._upstreams = upstreams
+        self._access = access
         self._peer = peer
         # By server name, with the upstream the session was opened on.
         self._links: dict[str, tuple[Upstream, Session]] = {}
@@ -180,12 +215,14 @@ class HubSession:
         return {
             "initialize": self._initialize,
             "ping": _answer({}),
-            "tools/list": self._lister("tools", routing.tools),
-            "prompts/list": self._lister("prompts", routing.prompts),
-            "resources/list": self._lister("resources", routing.resources),
-            "resources/templates/list": self._templates,
-            "tools/call": self._caller(routing.tools, "tool"),
-            "prompts/get": self._caller(routing.prompts, "prompt"),
+            "tools/list": self._lister("tools", _items(routing.tools)),
+            "prompts/list": self._lister("prompts", _items(routing.prompts)),
+            "resources/list": self._lister("resources", _items(routing.resources)),
+            "resources/templates/list": self._lister(
+                "resourceTemplates", routing.resource_templates
+            ),
+            "tools/call": self._caller(routing.tools, "tool", "call"),
+            "prompts/get": self._caller(routing.prompts, "prompt", "get"),
             "resources/read": self._by_uri,
             "resources/subscribe": self._by_uri,
             "resources/unsubscribe": self._by_uri,
@@ -198,21 +235,32 @@ class HubSession:
     async def _initialize(self, request: jsonrpc.Request) -> jsonrpc.Response:
         return request.respond(_initialize_result(request.params or {}))
 
-    def _lister(self, kind: str, table_of: _Table) -> _Handler:
+    def _lister(self, key: str, items_of: _Items) -> _Handler:
         async def answer(request: jsonrpc.Request) -> jsonrpc.Response:
-            table = table_of(self._scope, self._upstreams)
-            return request.respond({kind: [item.definition for item in table.values()]})
+            published = items_of(self._scope, self._upstreams)
+            shown = self._access.visible(caller(), _LISTS[key], [p.item for p in published])
+            return request.respond(
+                {
+                    key: [
+                        p.definition for p, visible in zip(published, shown, strict=True) if visible
+                    ]
+                }
+            )
 
         return answer
 
-    def _caller(self, table_of: _Table, what: str) -> _Handler:
+    def _caller(self, table_of: _Table, what: str, action: Action) -> _Handler:
         async def call(request: jsonrpc.Request) -> jsonrpc.Response:
             params = request.params or {}
             name = params.get("name")
             table = table_of(self._scope, self._upstreams)
             published = table.get(name) if isinstance(name, str) else None
+            unknown = request.fail(INVALID_PARAMS, f"Unknown {what}: {name}")
             if published is None:
-                return request.fail(INVALID_PARAMS, f"Unknown {what}: {name}")
+                return unknown
+            refusal = self._refusal(request, published.item, action, unknown)
+            if refusal is not None:
+                return refusal
             route = published.route
             forwarded = replace(request, params={**params, "name": route.upstream_name})
             return await self._forward(route.server, forwarded)
@@ -232,18 +280,37 @@ class HubSession:
         for _, link in links.values():
             await link.close()
 
-    async def _templates(self, request: jsonrpc.Request) -> jsonrpc.Response:
-        templates = routing.resource_templates(self._scope, self._upstreams)
-        return request.respond({"resourceTemplates": templates})
-
     async def _by_uri(self, request: jsonrpc.Request) -> jsonrpc.Response:
         uri = (request.params or {}).get("uri")
         if not isinstance(uri, str):
             return request.fail(INVALID_PARAMS, f"{request.method} needs a uri")
         server = routing.server_for_uri(self._scope, self._upstreams, uri)
+        unknown = request.fail(INVALID_PARAMS, f"Unknown resource: {uri}")
         if server is None:
-            return request.fail(INVALID_PARAMS, f"Unknown resource: {uri}")
-        return await self._forward(server, request)
+            return unknown
+        # Subscribing is reading, later: whoever may not read a resource may not watch it.
+        refusal = self._refusal(request, Item("resource", server, (uri,)), "read", unknown)
+        return refusal or await self._forward(server, request)
+
+    def _refusal(
+        self, request: jsonrpc.Request, item: Item, action: Action, unknown: jsonrpc.Error
+    ) -> jsonrpc.Error | None:
+        """None if the caller may act on ``item``; else what to answer.
+
+        An item the caller may not even see is answered exactly as one that does
+        not exist, so that trying names teaches nothing; one it sees but may not
+        act on is refused saying so, since it knows the item anyway.
+        """
+        principal = caller()
+        if self._access.decide(principal, action, item).allowed:
+            return None
+        if not self._access.evaluator.allows(principal, "list", item):
+            return unknown
+        return request.fail(
+            INVALID_PARAMS,
+            f"{item.kind} {item.published} is listed for you but you may not {action} it; "
+            f"an AccessPolicy rule allowing {action!r} would",
+        )
 
     async def _complete(self, request: jsonrpc.Request) -> jsonrpc.Response:
         """Completions go where the prompt or resource template they complete lives."""
@@ -251,15 +318,22 @@ class HubSession:
         ref = params.get("ref")
         ref = ref if isinstance(ref, Mapping) else {}
         server: str | None = None
+        item: Item | None = None
+        action: Action = "get"
         if ref.get("type") == "ref/prompt" and isinstance(name := ref.get("name"), str):
             published = routing.prompts(self._scope, self._upstreams).get(name)
             if published is not None:
-                server = published.route.server
+                server, item = published.route.server, published.item
                 ref = {**ref, "name": published.route.upstream_name}
         elif isinstance(uri := ref.get("uri"), str):
             server = routing.server_for_uri(self._scope, self._upstreams, uri)
-        if server is None:
-            return request.respond({"completion": {"values": [], "hasMore": False}})
+            item, action = (Item("resource", server, (uri,)), "read") if server else (None, "read")
+        nothing = request.respond({"completion": {"values": [], "hasMore": False}})
+        if server is None or item is None:
+            return nothing
+        # Completing is using: an item the caller may not get or read completes to nothing.
+        if not self._access.decide(caller(), action, item).allowed:
+            return nothing
         forwarded = replace(request, params={**params, "ref": ref})
         return await self._forward(server, forwarded)
 
@@ -284,7 +358,7 @@ class HubSession:
             self._peer.notify(f"notifications/{kind}/list_changed")
 
     def _replaced(self, old: Catalog, new: Catalog) -> None:
-        if _scope_of(old, self._key) != _scope_of(new, self._key):
+        if _scope_of(old, self._key) != _scope_of(new, self._key) or self._access.changed(old, new):
             for kind in sorted(KINDS):
                 self._peer.notify(f"notifications/{kind}/list_changed")
 
@@ -302,12 +376,17 @@ def _initialize_result(params: Mapping[str, Any]) -> Mapping[str, Any]:
     return {"protocolVersion": version, "capabilities": CAPABILITIES, "serverInfo": SERVER_INFO}
 
 
-def session_factory(key: str, live: LiveCatalog, upstreams: Upstreams) -> SessionFactory:
+def session_factory(
+    key: str, live: LiveCatalog, upstreams: Upstreams, access: AccessControl
+) -> SessionFactory:
     """The transport's :class:`~hub_proxy.transport.SessionFactory` for the scope ``key``."""
 
     def open_session(peer: Peer) -> Session:
         path = _scope_of(live.current, key).path
-        logger.info("hub session opened", extra={"scope": path, "session": peer.session_id})
-        return HubSession(key, live, upstreams, peer)
+        logger.info(
+            "hub session opened",
+            extra={"scope": path, "session": peer.session_id, "principal": caller().key},
+        )
+        return HubSession(key, live, upstreams, access, peer)
 
     return open_session

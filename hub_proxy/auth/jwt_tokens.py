@@ -65,9 +65,10 @@ from hub_proxy.auth.principal import AUTHENTICATED, Principal
 
 logger = logging.getLogger(__name__)
 
-# Far above any real token (a few hundred bytes to 2 KiB), far below what
-# parsing a hostile one could cost.
-MAX_TOKEN_BYTES: Final = 8 * 1024
+# Far above any real token (a few hundred bytes to 2 KiB, more with many groups),
+# far below what parsing a hostile one could cost, and below aiohttp's 8190-byte
+# limit on a header line, which refuses bigger ones with a bare 400 first.
+MAX_TOKEN_BYTES: Final = 6 * 1024
 # Clocks of the hub and the issuer disagree a little; exp, nbf and iat get this much slack.
 DEFAULT_LEEWAY_SECONDS: Final = 30.0
 DEFAULT_JWKS_MIN_REFRESH_SECONDS: Final = 60.0

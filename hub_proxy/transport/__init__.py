@@ -6,11 +6,16 @@ they mean.  Two transports offer one interface (see
 :mod:`hub_proxy.transport.base`): streamable HTTP
 (:mod:`hub_proxy.transport.streamable_http`) and the legacy HTTP+SSE one
 (:mod:`hub_proxy.transport.sse`), so an application serves both unchanged.
+The application says who makes each HTTP request by setting :data:`OWNER`
+on it, and sessions are bound to that owner; where session ids come from,
+and whether another process's ids are honoured, is a :class:`SessionIds`
+in the endpoint's :class:`EndpointOptions`.
 """
 
 from hub_proxy.transport import jsonrpc
 from hub_proxy.transport.base import (
     DEFAULT_MAX_BODY_BYTES,
+    OWNER,
     EndpointOptions,
     Peer,
     Session,
@@ -18,6 +23,7 @@ from hub_proxy.transport.base import (
     SessionFactory,
     TransportError,
 )
+from hub_proxy.transport.session_ids import RandomSessionIds, SessionIds
 from hub_proxy.transport.sse import SSEEndpoint
 from hub_proxy.transport.streamable_http import (
     PROTOCOL_VERSION_HEADER,
@@ -27,14 +33,17 @@ from hub_proxy.transport.streamable_http import (
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
+    "OWNER",
     "PROTOCOL_VERSION_HEADER",
     "SESSION_HEADER",
     "EndpointOptions",
     "Peer",
+    "RandomSessionIds",
     "SSEEndpoint",
     "Session",
     "SessionClosedError",
     "SessionFactory",
+    "SessionIds",
     "StreamableHTTPEndpoint",
     "TransportError",
     "jsonrpc",

@@ -18,12 +18,24 @@ a refusal to their callers and both transports should say the same thing the
 same way: every refused HTTP request is answered with a JSON-RPC error body,
 and a body over the limit, not JSON or not one JSON-RPC message is refused
 with the same status and code on either transport.
+
+So is who a session belongs to.  A session id travels in a header or a URL,
+where proxies log it and browsers keep it; knowing it must not be enough to
+use someone else's session.  The transport knows nothing about
+authentication, so the application says who makes each HTTP request as an
+opaque string under :data:`OWNER` (the hub's auth middleware puts the
+principal's stable key there; the stdio bridge sets nothing, and every request
+is owned by ``""``).  A session keeps the owner of the request that opened it,
+and a request by anyone else is refused exactly as an unknown session is --
+same status, same message -- so that the refusal does not confirm that the
+session exists.  For a session in memory the check is one string compare.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import itertools
 import logging
 import urllib.parse
@@ -36,6 +48,7 @@ from aiohttp import web
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
 from hub_proxy.transport import jsonrpc
+from hub_proxy.transport.session_ids import RandomSessionIds, SessionIds
 
 DEFAULT_MAX_BODY_BYTES: Final = 4 * 1024 * 1024
 
@@ -44,6 +57,12 @@ SSE: Final = "text/event-stream"
 SESSION_ID_SHOWN: Final = 64  # echo at most this much of an unknown session id
 _CLOSE_WAIT_SECONDS: Final = 5.0
 _LOOPBACK_HOSTS: Final = frozenset({"localhost", "127.0.0.1", "::1"})
+_LOGGED_ID_CHARS: Final = 8  # enough to find a session in the logs, too little to use it
+
+_RANDOM_SESSION_IDS: Final = RandomSessionIds()
+
+OWNER: Final = web.RequestKey("mcphub.owner", str)
+"""Who makes an HTTP request, as an opaque string; set by the application's middleware."""
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +128,8 @@ class EndpointOptions:
     """Limits and policies of one endpoint; the defaults suit both the bridge and the hub.
 
     The legacy SSE transport uses ``max_body_bytes``, ``allowed_origins`` and
-    ``keepalive_seconds``; its sessions live exactly as long as their stream.
+    ``keepalive_seconds``; its sessions live exactly as long as their stream,
+    in the one process that holds it, so ``session_ids`` is not theirs.
     """
 
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
@@ -127,6 +147,9 @@ class EndpointOptions:
     session_idle_seconds: float = 3600.0
     # Messages kept for a client that has no GET stream open.
     backlog: int = 256
+    # Where session ids come from, and whether an id this process does not
+    # hold may carry on here (another replica issued it).
+    session_ids: SessionIds = _RANDOM_SESSION_IDS
 
 
 class RefusalError(TransportError):
@@ -170,8 +193,9 @@ class SessionCore(ABC, Generic[RunningT]):
     streamable transport keeps the request's own stream).
     """
 
-    def __init__(self, session_id: str, factory: SessionFactory) -> None:
+    def __init__(self, session_id: str, owner: str, factory: SessionFactory) -> None:
         self._session_id = session_id
+        self._owner = owner
         self.closed = False
         self._inflight: dict[jsonrpc.RequestId, RunningT] = {}
         self._awaiting: dict[jsonrpc.RequestId, asyncio.Future[jsonrpc.Response]] = {}
@@ -182,6 +206,22 @@ class SessionCore(ABC, Generic[RunningT]):
     @property
     def session_id(self) -> str:
         return self._session_id
+
+    def owned_by(self, owner: str) -> bool:
+        """Whether ``owner`` opened this session; a mismatch is logged without either owner."""
+        if owner == self._owner:
+            return True
+        # Owners may be personal (a user name, a key's name): short digests
+        # tell a reader whether two refusals involve the same parties.
+        logger.warning(
+            "request refused: the session belongs to another owner",
+            extra={
+                "session": self._session_id[:_LOGGED_ID_CHARS],
+                "owner": _digest(self._owner),
+                "requester": _digest(owner),
+            },
+        )
+        return False
 
     @abstractmethod
     def _track(self, request: jsonrpc.Request, task: asyncio.Task[jsonrpc.Response]) -> RunningT:
@@ -313,6 +353,17 @@ class SessionCore(ABC, Generic[RunningT]):
         running = self._inflight.get(request_id) if jsonrpc.is_request_id(request_id) else None
         if running is not None:
             running.task.cancel()
+
+
+def owner_of(request: web.Request) -> str:
+    """The owner the application set on ``request``; ``""`` where nothing did (the bridge)."""
+    # Mapping.get loses the key's type; the annotation restores what OWNER promises.
+    owner: str = request.get(OWNER, "")
+    return owner
+
+
+def _digest(owner: str) -> str:
+    return hashlib.sha256(owner.encode(errors="surrogatepass")).hexdigest()[:12]
 
 
 async def read_message(request: web.Request, limit: int) -> jsonrpc.Message:

@@ -114,7 +114,13 @@ def is_request_id(value: object) -> TypeGuard[RequestId]:
 def decode(data: bytes | str) -> Message:
     """Parse one JSON-RPC message from JSON text, or raise a :class:`MessageError`."""
     try:
-        obj = json.loads(data, parse_constant=_refuse_constant)
+        # What json.loads does, without building a decoder for every message.
+        text = (
+            data.decode(json.detect_encoding(data), "surrogatepass")
+            if isinstance(data, bytes)
+            else data
+        )
+        obj = _DECODER.decode(text)
     except (ValueError, RecursionError) as exc:
         raise ParseError(f"not valid JSON: {exc}") from exc
     return from_json(obj)
@@ -169,8 +175,7 @@ def to_json(message: Message) -> dict[str, Any]:
 
 def encode(message: Message) -> bytes:
     """Compact UTF-8 JSON on one line: JSON escapes every newline inside strings."""
-    text = json.dumps(to_json(message), separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    return text.encode()
+    return _ENCODER.encode(to_json(message)).encode()
 
 
 def _call(obj: dict[str, Any], request_id: RequestId | None) -> Request | Notification:
@@ -212,6 +217,12 @@ def _with_params(obj: dict[str, Any], params: Mapping[str, Any] | None) -> dict[
 
 def _refuse_constant(name: str) -> object:
     raise ValueError(f"{name} is not JSON")
+
+
+# Built once: json.loads and json.dumps build one per call when given options,
+# and every message the hub forwards is decoded and encoded at least once.
+_DECODER: Final = json.JSONDecoder(parse_constant=_refuse_constant)
+_ENCODER: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 def _json_type(value: object) -> str:

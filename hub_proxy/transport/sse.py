@@ -19,6 +19,14 @@ differs is small:
   idle expiry and no backlog, because there is no moment without a stream.
 * ``related_to`` is accepted and ignored: there is only one stream to put a
   message on.
+* The session belongs to the owner of its GET (see
+  :data:`~hub_proxy.transport.base.OWNER`), and a POST by anyone else is
+  refused exactly as one naming an unknown session.  Unlike a streamable
+  session, a legacy one cannot move to another process: everything the server
+  says travels on the stream, and the stream is held by the process that
+  answered the GET.  So its ids are always random ones, valid only there, and
+  behind several hub replicas a legacy client's POSTs must reach the replica
+  holding its stream (client-IP affinity on the Service, say).
 * The POST URL is the stream's own path with the session in the query
   (``/sse/time`` -> ``/sse/time?session_id=...``).  A separate path such as
   ``/sse/messages`` would shadow a server or group named ``messages``; the
@@ -39,7 +47,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 from typing import Final
 
 from aiohttp import web
@@ -54,11 +61,14 @@ from hub_proxy.transport.base import (
     SessionFactory,
     dispatch,
     event_stream,
+    owner_of,
     pump,
     read_message,
 )
+from hub_proxy.transport.session_ids import RandomSessionIds
 
 SESSION_QUERY: Final = "session_id"
+_SESSION_IDS: Final = RandomSessionIds()
 
 logger = logging.getLogger(__name__)
 
@@ -66,10 +76,10 @@ logger = logging.getLogger(__name__)
 class _StreamSession(SessionCore[Running]):
     """One legacy session: everything for the client goes on its one stream, in order."""
 
-    def __init__(self, session_id: str, factory: SessionFactory) -> None:
+    def __init__(self, session_id: str, owner: str, factory: SessionFactory) -> None:
         # ``None`` ends the stream.
         self.outbox: asyncio.Queue[jsonrpc.Message | None] = asyncio.Queue()
-        super().__init__(session_id, factory)
+        super().__init__(session_id, owner, factory)
 
     def _track(self, request: jsonrpc.Request, task: asyncio.Task[jsonrpc.Response]) -> Running:
         return Running(request, task)
@@ -111,7 +121,8 @@ class SSEEndpoint:
         )
 
     async def _stream(self, request: web.Request) -> web.StreamResponse:
-        session = _StreamSession(secrets.token_urlsafe(32), self._factory)
+        owner = owner_of(request)
+        session = _StreamSession(_SESSION_IDS.issue(owner), owner, self._factory)
         self._sessions[session.session_id] = session
         logger.info("legacy SSE session opened", extra={"session": session.session_id})
         reason = "the server ended the stream"
@@ -151,7 +162,8 @@ class SSEEndpoint:
                 request_id=request_id,
             )
         session = self._sessions.get(session_id)
-        if session is None:
+        # Someone else's session is refused as an unknown one: no confirmation it exists.
+        if session is None or not session.owned_by(owner_of(request)):
             raise RefusalError(
                 404,
                 f"unknown or closed session {session_id[:SESSION_ID_SHOWN]!r}; "

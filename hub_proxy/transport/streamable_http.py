@@ -47,6 +47,25 @@ streams.  Messages for a client that has no GET stream open are kept (up to a
 bound, oldest dropped) until it opens one, because clients open that stream a
 moment after initializing and a ``list_changed`` sent in that moment matters.
 
+A session belongs to whoever opened it: the owner the application set on the
+``initialize`` POST (see :data:`~hub_proxy.transport.base.OWNER`).  Every later
+POST, GET and DELETE naming the session must come from the same owner, or it
+is refused with the very 404 an unknown session gets.
+
+Any process serving the same endpoint can carry a session on, so that hub
+replicas need no sticky routing.  Session ids come from the endpoint's
+:class:`~hub_proxy.transport.session_ids.SessionIds`; when a request names a
+session this process does not hold, it asks whether the id is valid for the
+requester, and if so makes the session here, under the same id, through the
+same :class:`SessionFactory`.  The application then sees a new
+:class:`Session` that never got ``initialize``: the client did that with
+another process, and it is not replayed -- an application that needs
+per-session state from the handshake must not rely on seeing it.  What stays
+in one process is what lives in its memory: a server's request waits for its
+answer where it was sent, a GET stream carries only what its own process
+sends, and a session's copies elsewhere close when idle, not on DELETE.  With
+the default random ids nothing moves: an id is valid only where it was issued.
+
 Resumability (``Last-Event-ID``) is not offered: events carry no ids, and a
 client that reconnects simply gets what is sent from then on.
 
@@ -63,7 +82,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -85,9 +103,11 @@ from hub_proxy.transport.base import (
     event,
     event_stream,
     json_response,
+    owner_of,
     pump,
     read_message,
 )
+from hub_proxy.transport.stateless import StatelessEndpoint
 
 SESSION_HEADER: Final = "Mcp-Session-Id"
 PROTOCOL_VERSION_HEADER: Final = "MCP-Protocol-Version"
@@ -120,12 +140,12 @@ class _Listener:
 class _ClientSession(SessionCore[_Exchange]):
     """One streamable HTTP session: request streams, GET streams and a backlog."""
 
-    def __init__(self, session_id: str, backlog: int, factory: SessionFactory) -> None:
+    def __init__(self, session_id: str, owner: str, backlog: int, factory: SessionFactory) -> None:
         self.last_active = time.monotonic()
         self._listeners: list[_Listener] = []
         self._backlog: deque[jsonrpc.Message] = deque(maxlen=backlog)
         self._backlog_overflowed = False
-        super().__init__(session_id, factory)
+        super().__init__(session_id, owner, factory)
 
     @property
     def idle(self) -> bool:
@@ -192,10 +212,17 @@ class _ClientSession(SessionCore[_Exchange]):
 class StreamableHTTPEndpoint:
     """One MCP endpoint: routes HTTP requests to sessions made by a :class:`SessionFactory`."""
 
-    def __init__(self, sessions: SessionFactory, options: EndpointOptions | None = None) -> None:
+    def __init__(
+        self,
+        sessions: SessionFactory,
+        options: EndpointOptions | None = None,
+        stateless: StatelessEndpoint | None = None,
+    ) -> None:
         self._factory = sessions
         self._options = options or EndpointOptions()
         self._sessions: dict[str, _ClientSession] = {}
+        # MCP 2026-07-28 and later, which have no sessions (see hub_proxy.transport.stateless).
+        self._stateless = stateless
 
     def mount(self, app: web.Application, path: str) -> None:
         """Serve the endpoint at ``path`` and close its sessions when ``app`` shuts down.
@@ -217,6 +244,8 @@ class StreamableHTTPEndpoint:
     async def close(self) -> None:
         """Close every session, as on shutdown."""
         sessions, self._sessions = list(self._sessions.values()), {}
+        if self._stateless is not None:
+            self._stateless.close()
         await asyncio.gather(
             *(session.close("the server is shutting down") for session in sessions)
         )
@@ -229,12 +258,18 @@ class StreamableHTTPEndpoint:
         if not (_accepts(accepted, JSON) and _accepts(accepted, SSE)):
             raise RefusalError(406, f"Accept must list both {JSON} and {SSE}")
         message = await read_message(request, self._options.max_body_bytes)
+        # -- stateless revisions: the version header decides, before any session is looked up.
+        if self._stateless is not None and self._stateless.claims(request):
+            return await self._stateless.serve(request, message)
+        # --
         request_id = message.id if isinstance(message, jsonrpc.Request) else None
         self._check_protocol_version(request, request_id)
         if isinstance(message, jsonrpc.Request) and message.method == "initialize":
-            session = await self._open_session()
+            owner = owner_of(request)
+            session_id = self._options.session_ids.issue(owner)
+            session = await self._open_session(session_id, owner, "session opened")
         else:
-            session = self._session_of(request, request_id)
+            session = await self._session_of(request, request_id)
         session.last_active = time.monotonic()
         if not isinstance(message, jsonrpc.Request):
             await session.receive(message)
@@ -251,7 +286,7 @@ class StreamableHTTPEndpoint:
         if not _accepts(_accepted_types(request), SSE):
             raise RefusalError(406, f"Accept must list {SSE} to open the session's stream")
         self._check_protocol_version(request, None)
-        session = self._session_of(request, None)
+        session = await self._session_of(request, None)
         session.last_active = time.monotonic()
         listener = _Listener()
         session.attach(listener)
@@ -269,8 +304,9 @@ class StreamableHTTPEndpoint:
 
     async def _delete(self, request: web.Request) -> web.StreamResponse:
         self._check_protocol_version(request, None)
-        session = self._session_of(request, None)
+        session = await self._session_of(request, None)
         await self._close_session(session, "the client ended it")
+        self._options.session_ids.ended(session.session_id)
         return web.Response(status=204)
 
     async def _respond(
@@ -305,7 +341,8 @@ class StreamableHTTPEndpoint:
         self, request: web.Request, request_id: jsonrpc.RequestId | None
     ) -> None:
         version = request.headers.get(PROTOCOL_VERSION_HEADER)
-        supported = self._options.protocol_versions
+        stateless = self._stateless.versions if self._stateless is not None else ()
+        supported = (*self._options.protocol_versions, *stateless)
         if version is not None and version not in supported:
             raise RefusalError(
                 400,
@@ -316,9 +353,14 @@ class StreamableHTTPEndpoint:
                 data={"supported": list(supported), "requested": version},
             )
 
-    def _session_of(
+    async def _session_of(
         self, request: web.Request, request_id: jsonrpc.RequestId | None
     ) -> _ClientSession:
+        """The session a request names, held here or carried over; else a refusal.
+
+        Someone else's session is refused exactly as an unknown one is: the
+        answer must not tell a stranger holding an id that the session exists.
+        """
         session_id = request.headers.get(SESSION_HEADER)
         if session_id is None:
             raise RefusalError(
@@ -326,25 +368,33 @@ class StreamableHTTPEndpoint:
                 f"missing {SESSION_HEADER} header; send initialize first to open a session",
                 request_id=request_id,
             )
+        owner = owner_of(request)
         session = self._sessions.get(session_id)
-        if session is None:
-            raise RefusalError(
-                404,
-                f"unknown or expired session {session_id[:SESSION_ID_SHOWN]!r}; "
-                "send initialize to open a new one",
-                request_id=request_id,
-            )
-        return session
+        if session is not None:
+            if session.owned_by(owner):
+                return session
+        elif self._options.session_ids.restore(session_id, owner):
+            return await self._open_session(session_id, owner, "session carried over")
+        raise RefusalError(
+            404,
+            f"unknown or expired session {session_id[:SESSION_ID_SHOWN]!r}; "
+            "send initialize to open a new one",
+            request_id=request_id,
+        )
 
-    async def _open_session(self) -> _ClientSession:
-        await self._close_idle_sessions()
-        session = _ClientSession(secrets.token_urlsafe(32), self._options.backlog, self._factory)
-        self._sessions[session.session_id] = session
-        logger.info("session opened", extra={"session": session.session_id})
-        return session
-
-    async def _close_idle_sessions(self) -> None:
+    async def _open_session(self, session_id: str, owner: str, event: str) -> _ClientSession:
+        # Idle means idle before this session: with a zero idle limit it would
+        # otherwise qualify itself.
         horizon = time.monotonic() - self._options.session_idle_seconds
+        # Registered before the first await, so a concurrent request naming the
+        # same carried-over id finds this session rather than making another.
+        session = _ClientSession(session_id, owner, self._options.backlog, self._factory)
+        self._sessions[session_id] = session
+        logger.info(event, extra={"session": session_id})
+        await self._close_idle_sessions(horizon)
+        return session
+
+    async def _close_idle_sessions(self, horizon: float) -> None:
         idle = [s for s in self._sessions.values() if s.idle and s.last_active < horizon]
         for session in idle:
             await self._close_session(session, "idle for too long")

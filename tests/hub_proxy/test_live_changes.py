@@ -19,8 +19,8 @@ from mcp.types import ToolListChangedNotification
 from tests.hub_proxy.bridge_process import command_of, only_text, wait_gone
 from tests.hub_proxy.test_standalone_hub import (
     TEST_SECONDS,
-    _server,
     connected,
+    server_yaml,
     start_hub,
     tool_names,
 )
@@ -37,7 +37,7 @@ INVALID = (
 
 def write_time_only(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "time.yaml").write_text(_server("time", command_of(time_stdio())))
+    (folder / "time.yaml").write_text(server_yaml("time", command_of(time_stdio())))
     return folder
 
 
@@ -69,7 +69,7 @@ async def test_added_broken_and_removed_server_files_apply_live(tmp_path: Path) 
                 assert "everything__echo" not in await tool_names(client)
 
                 (folder / "everything.yaml").write_text(
-                    _server("everything", command_of(everything_stdio()))
+                    server_yaml("everything", command_of(everything_stdio()))
                 )
                 await _told_until(client, told, lambda names: "everything__echo" in names)
                 echoed = await client.call_tool("everything__echo", {"message": "added"})

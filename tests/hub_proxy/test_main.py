@@ -45,7 +45,8 @@ async def test_the_example_that_make_run_serves_is_ready_with_both_servers(tmp_p
     port = free_port()
     hub = ManagedProcess(
         "hub",
-        [sys.executable, "-m", "hub_proxy", "--port", str(port)],
+        # As make run starts it.
+        [sys.executable, "-m", "hub_proxy", "--port", str(port), "--anonymous"],
         env={"PATH": f"{server_path()}{os.pathsep}{os.environ['PATH']}"},
         cwd=REPO_ROOT,
         log_dir=tmp_path,

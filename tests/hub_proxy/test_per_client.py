@@ -14,14 +14,14 @@ from pathlib import Path
 import anyio
 
 from tests.hub_proxy.bridge_process import only_text, wait_gone
-from tests.hub_proxy.test_standalone_hub import TEST_SECONDS, _server, connected, start_hub
+from tests.hub_proxy.test_standalone_hub import TEST_SECONDS, connected, server_yaml, start_hub
 
 PID_SERVER = [sys.executable, str(Path(__file__).with_name("pid_server.py"))]
 
 
 def write_per_client(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "pid.yaml").write_text(_server("pid", PID_SERVER, "  sessionMode: perClient\n"))
+    (folder / "pid.yaml").write_text(server_yaml("pid", PID_SERVER, "  sessionMode: perClient\n"))
     return folder
 
 

@@ -21,8 +21,8 @@ from tests.hub_proxy.bridge_process import command_of, only_text
 from tests.hub_proxy.test_standalone_hub import (
     TEST_SECONDS,
     Hub,
-    _server,
     connected,
+    server_yaml,
     start_hub,
     tool_names,
 )
@@ -87,7 +87,7 @@ async def test_a_remote_upstream_survives_its_own_restart(tmp_path: Path) -> Non
     def write(folder: Path) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "remote.yaml").write_text(_remote("remote", url))
-        (folder / "time.yaml").write_text(_server("time", command_of(time_stdio())))
+        (folder / "time.yaml").write_text(server_yaml("time", command_of(time_stdio())))
         return folder
 
     try:

@@ -12,7 +12,7 @@ import json
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,7 @@ CALL_SECONDS = 30.0
 ENV_MARKER = "MCPHUB_TEST_MARKER"
 
 
-def _server(name: str, argv: list[str], extra: str = "") -> str:
+def server_yaml(name: str, argv: list[str], extra: str = "") -> str:
     return (
         "apiVersion: mcphub.dev/v1alpha1\n"
         "kind: MCPServer\n"
@@ -55,8 +55,8 @@ def _server(name: str, argv: list[str], extra: str = "") -> str:
 
 def write_config(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "time.yaml").write_text(_server("time", command_of(time_stdio())))
-    everything = _server(
+    (folder / "time.yaml").write_text(server_yaml("time", command_of(time_stdio())))
+    everything = server_yaml(
         "everything",
         command_of(everything_stdio()),
         f"    env: [{{name: {ENV_MARKER}, value: passed-by-the-hub}}]\n"
@@ -99,10 +99,35 @@ class Hub:
         return [server["pid"] for server in body["servers"].values()]
 
 
-def start_hub(tmp: Path, write: Callable[[Path], Path] = write_config) -> Hub:
+# What --anonymous callers may do in the hubs of tests that are not about access control.
+OPEN_ACCESS = """\
+apiVersion: mcphub.dev/v1alpha1
+kind: AccessPolicy
+metadata: {name: open-to-anonymous}
+spec:
+  subjects: [{kind: Group, name: "system:unauthenticated"}]
+  rules: [{servers: ["*"], groups: ["*"], actions: [list, call, read, get]}]
+"""
+
+
+def start_hub(
+    tmp: Path,
+    write: Callable[[Path], Path] = write_config,
+    *,
+    args: Sequence[str] = (),
+    open_access: bool = True,
+) -> Hub:
+    """A hub serving the folder ``write`` makes, with ``args``; ready when this returns.
+
+    With ``open_access``, anonymous callers may see and do everything (``--anonymous``
+    and :data:`OPEN_ACCESS`), as tests of anything but access control want.
+    """
     config = write(tmp / "config")
     port = free_port()
-    argv = [sys.executable, "-m", "hub_proxy", "--config", str(config), "--port", str(port)]
+    argv = [sys.executable, "-m", "hub_proxy", "--config", str(config), "--port", str(port), *args]
+    if open_access:
+        (config / "open-access.yaml").write_text(OPEN_ACCESS)
+        argv.append("--anonymous")
     # From the repository root: the conformance server runs as ``python -m tests...``.
     process = ManagedProcess("hub", argv, log_dir=tmp, cwd=REPO_ROOT)
     hub = Hub(process, port)
@@ -199,8 +224,8 @@ async def test_unknown_tool_is_an_invalid_params_error(hub: Hub) -> None:
 def write_changing_config(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     changing = [sys.executable, str(Path(__file__).with_name("changing_server.py"))]
-    (folder / "changing.yaml").write_text(_server("changing", changing))
-    (folder / "time.yaml").write_text(_server("time", command_of(time_stdio())))
+    (folder / "changing.yaml").write_text(server_yaml("changing", changing))
+    (folder / "time.yaml").write_text(server_yaml("time", command_of(time_stdio())))
     return folder
 
 
@@ -238,7 +263,7 @@ async def test_an_upstreams_list_changed_reaches_the_sessions_that_see_it(tmp_pa
 def write_conformance_config(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     server = conformance_stdio()
-    (folder / "conformance.yaml").write_text(_server("conformance", command_of(server)))
+    (folder / "conformance.yaml").write_text(server_yaml("conformance", command_of(server)))
     return folder
 
 

@@ -1,0 +1,177 @@
+"""Access control in the running hub: who is calling, and what the catalog in force lets them do.
+
+:mod:`hub_proxy.auth` knows how to authenticate a request and how to decide
+one question about one item; this module puts both in front of the hub's MCP
+endpoints, with the catalog as it is at the moment of each request.
+
+Authentication is an aiohttp middleware over every path under ``/mcp`` and
+``/sse``, so no endpoint can forget it; probes, metrics and the
+protected-resource metadata stay open, because a load balancer and an OAuth
+client must reach them before they hold a credential.  A request that cannot
+be authenticated gets 401 with a JSON-RPC error body (SDK clients show its
+text) and a ``WWW-Authenticate`` challenge pointing at the RFC 9728 metadata
+for that very endpoint, from which an MCP client finds the issuer to get a
+token from.  An authenticated request carries its principal two ways: as the
+transport's session owner (:data:`hub_proxy.transport.OWNER`, by the
+principal's stable key), so a session answers only to whoever opened it; and
+in :data:`CALLER`, a context variable, which the transport's request tasks
+inherit, so the session answering a request authorizes it with the
+credentials *this* request carried -- a group removed from a token takes
+effect on the next request, not at the next session.
+
+Authorization goes through :meth:`AccessControl.decide` and
+:meth:`AccessControl.visible`, which audit what they decide.  The evaluator
+is rebuilt when the catalog's policies or groups change (a policy names groups,
+and what a group contains is part of what it grants), lazily, on the first
+question after the change, so that whichever listener of the catalog runs
+first, nobody is ever answered by a stale evaluator.  API keys follow the
+catalog's Secrets the same way.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+from collections.abc import Sequence
+from typing import Final
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from hub_proxy.auth.audit import Audit
+from hub_proxy.auth.authenticator import Authenticator
+from hub_proxy.auth.errors import AuthConfigError, AuthenticationError, AuthUnavailableError
+from hub_proxy.auth.metadata import (
+    WELL_KNOWN_PATH,
+    metadata_url,
+    protected_resource_metadata,
+    www_authenticate,
+)
+from hub_proxy.auth.policy import Action, Decision, Evaluator, Item, ItemKind
+from hub_proxy.auth.principal import Principal
+from hub_proxy.catalog import Catalog
+from hub_proxy.live import LiveCatalog
+from hub_proxy.transport import OWNER, jsonrpc
+
+CALLER: Final[contextvars.ContextVar[Principal]] = contextvars.ContextVar("mcphub_caller")
+PROTECTED_PREFIXES: Final = ("/mcp", "/sse")
+RESOURCE_NAME: Final = "mcphub"
+
+logger = logging.getLogger(__name__)
+
+
+class AccessControl:
+    """The hub's authenticator and evaluator, kept in step with the catalog in force."""
+
+    def __init__(
+        self,
+        authenticator: Authenticator,
+        live: LiveCatalog,
+        audit: Audit,
+        *,
+        public_url: str | None = None,
+    ) -> None:
+        self.authenticator = authenticator
+        self._live = live
+        self._audit = audit
+        self._public_url = public_url.rstrip("/") if public_url else None
+        self._catalog: Catalog | None = None
+        self._inputs: tuple[object, ...] | None = None
+        self._evaluator = Evaluator((), {})
+        authenticator.api_keys.replace(live.current.api_keys)
+        live.subscribe(self._replaced)
+
+    @property
+    def evaluator(self) -> Evaluator:
+        """The evaluator of the catalog in force; rebuilt only when policies or groups changed."""
+        catalog = self._live.current
+        if catalog is not self._catalog:
+            inputs = (catalog.policies, catalog.group_members())
+            if inputs != self._inputs:
+                self._evaluator = Evaluator(catalog.policies, catalog.group_members())
+                self._inputs = inputs
+            self._catalog = catalog
+        return self._evaluator
+
+    @staticmethod
+    def changed(old: Catalog, new: Catalog) -> bool:
+        """Whether what anyone may see can differ between the two catalogs' policies."""
+        return old.policies != new.policies or old.group_members() != new.group_members()
+
+    def decide(self, principal: Principal, action: Action, item: Item) -> Decision:
+        """Decide one act (call, read, get) on one item, and audit it."""
+        decision = self.evaluator.decide(principal, action, item)
+        self._audit.record(principal, action, item, decision)
+        return decision
+
+    def visible(self, principal: Principal, kind: ItemKind, items: Sequence[Item]) -> list[bool]:
+        """Which of a list's items the principal may see, audited as one list."""
+        evaluator = self.evaluator
+        results = [(item, evaluator.decide(principal, "list", item)) for item in items]
+        self._audit.record_list(principal, kind, results)
+        return [decision.allowed for _, decision in results]
+
+    # A new-style aiohttp middleware (the decorator marks it so), bound to this object.
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Authenticate every request to an MCP endpoint."""
+        if not request.path.startswith(PROTECTED_PREFIXES):
+            return await handler(request)
+        try:
+            principal = await self.authenticator.authenticate(request.headers)
+        except AuthenticationError as refusal:
+            logger.info(
+                "authentication refused",
+                extra={"path": request.path, "reason": refusal.reason, "peer": request.remote},
+            )
+            return self._unauthorized(request, refusal)
+        except AuthUnavailableError as unavailable:
+            # Not a 401: the credentials may be fine, and a client told 401 would
+            # throw them away for new ones that fail the same way.
+            logger.warning("cannot check credentials now", extra={"reason": str(unavailable)})
+            return _refusal(503, f"credentials cannot be checked now: {unavailable}", {})
+        request[OWNER] = principal.key
+        token = CALLER.set(principal)
+        try:
+            return await handler(request)
+        finally:
+            CALLER.reset(token)
+
+    async def metadata(self, request: web.Request) -> web.Response:
+        """``/.well-known/oauth-protected-resource[/path]``: RFC 9728 metadata of ``/path``."""
+        resource = self._base(request) + request.path.removeprefix(WELL_KNOWN_PATH)
+        try:
+            document = protected_resource_metadata(
+                resource,
+                self.authenticator.settings.authorization_servers,
+                resource_name=RESOURCE_NAME,
+            )
+        except AuthConfigError as exc:
+            return web.json_response({"error": str(exc)}, status=404)
+        return web.json_response(document)
+
+    def _unauthorized(self, request: web.Request, refusal: AuthenticationError) -> web.Response:
+        try:
+            challenge = www_authenticate(metadata_url(self._base(request) + request.path), refusal)
+        except AuthConfigError:
+            # Served over plain HTTP to a non-loopback name, with no --public-url:
+            # no client may trust metadata found there, so none is advertised.
+            challenge = "Bearer"
+        message = f"authentication required: {refusal.description}"
+        return _refusal(401, message, {"WWW-Authenticate": challenge})
+
+    def _base(self, request: web.Request) -> str:
+        return self._public_url or f"{request.scheme}://{request.host}"
+
+    def _replaced(self, _old: Catalog, new: Catalog) -> None:
+        self.authenticator.api_keys.replace(new.api_keys)
+
+
+def _refusal(status: int, message: str, headers: dict[str, str]) -> web.Response:
+    body = jsonrpc.encode(jsonrpc.Error(None, jsonrpc.INVALID_REQUEST, message))
+    return web.Response(status=status, body=body, content_type="application/json", headers=headers)
+
+
+def caller() -> Principal:
+    """The principal of the request being handled (set by :meth:`AccessControl.middleware`)."""
+    return CALLER.get()
