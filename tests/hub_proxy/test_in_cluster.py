@@ -1,8 +1,12 @@
 """The hub in a cluster: objects applied with kubectl reach an already-connected client.
 
 Real control plane, the operator as a process (it verifies the server and
-writes ``status.url``), the hub as a process with ``--cluster``, and an MCP
-client connected to a group's endpoint before the server exists.
+writes ``status.url``), the hub as a process with ``--cluster`` under its own
+ServiceAccount and the shipped RBAC, and an MCP client connected to a group's
+endpoint before the server exists.  The client authenticates with a
+ServiceAccount token the hub checks by TokenReview, and is authorized by an
+AccessPolicy of the namespace; the server's header comes from a Secret of the
+namespace, which the hub reads to reach it.
 """
 
 from __future__ import annotations
@@ -28,6 +32,17 @@ from tests.testbed.processes import ManagedProcess, free_port, port_is_open
 from tests.testbed.waiting import eventually
 
 CHANGE_SECONDS = 45.0
+AUDIENCE = "mcphub"
+# The client's ServiceAccount may use the group; its namespace is the test's.
+AGENT_POLICY: dict[str, object] = {
+    "apiVersion": "mcphub.dev/v1alpha1",
+    "kind": "AccessPolicy",
+    "metadata": {"name": "agent"},
+    "spec": {
+        "subjects": [{"kind": "Group", "name": "system:serviceaccounts"}],
+        "rules": [{"groups": ["assistant"], "actions": ["list", "call"]}],
+    },
+}
 
 
 @pytest.fixture
@@ -36,29 +51,34 @@ def everything(tmp_path: Path) -> Iterator[str]:
         yield url
 
 
-def scope_exists(port: int, path: str) -> bool:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}{path}",
-        data=b"{}",
-        headers={"Content-Type": "application/json", "Accept": "application/json"},
-    )
+def initialize_status(url: str, token: str | None) -> int | None:
+    """The HTTP status of an (empty) initialize with ``token``; None if nothing answered."""
+    headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(url, data=b"{}", headers=headers)  # noqa: S310 - loopback
     try:
-        urllib.request.urlopen(request, timeout=5)  # noqa: S310 - loopback only
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            return int(response.status)
     except urllib.error.HTTPError as refused:
-        return refused.code != 404
+        return refused.code
     except (urllib.error.URLError, OSError):
-        return False
-    return True
+        return None
 
 
-def hub_kubeconfig(plane: ControlPlane, folder: Path) -> Path:
-    """The hub's own ServiceAccount, bound to the shipped read-only RBAC."""
+def hub_kubeconfig(plane: ControlPlane, folder: Path, namespace: str) -> Path:
+    """The hub's own ServiceAccount, bound to the shipped RBAC, serving ``namespace``."""
     hub = REPO_ROOT / "manifests" / "hub"
     plane.kubectl(
         "apply", "--server-side", "-f", str(REPO_ROOT / "manifests/operator/namespace.yaml")
     )
-    for name in ("service_account.yaml", "role.yaml", "role_binding.yaml"):
+    for name in ("service_account.yaml", "role.yaml", "role_binding.yaml", "secrets_role.yaml"):
         plane.kubectl("apply", "--server-side", "-f", str(hub / name))
+    # What secrets_role_binding.yaml says to do for a namespace other than default.
+    plane.kubectl(
+        "create", "rolebinding", "mcphub-hub-secrets", "-n", namespace,
+        "--clusterrole=mcphub-hub-secrets", "--serviceaccount=mcphub-system:mcphub-hub",
+    )  # fmt: skip
     token = plane.kubectl("create", "token", "mcphub-hub", "-n", "mcphub-system").strip()
     return plane.token_kubeconfig(token, folder / "hub.kubeconfig")
 
@@ -86,6 +106,15 @@ async def test_applied_server_reaches_a_connected_group_client_and_leaves_on_del
             },
         },
     )
+    apply(crds_installed, namespace, AGENT_POLICY)
+    crds_installed.kubectl(
+        "create", "secret", "generic", "everything-token", "-n", namespace,
+        "--from-literal=token=Bearer in-cluster",
+    )  # fmt: skip
+    crds_installed.kubectl("create", "serviceaccount", "agent", "-n", namespace)
+    agent = crds_installed.kubectl(
+        "create", "token", "agent", "-n", namespace, f"--audience={AUDIENCE}"
+    ).strip()
     port = free_port()
     hub = ManagedProcess(
         "hub",
@@ -98,21 +127,24 @@ async def test_applied_server_reaches_a_connected_group_client_and_leaves_on_del
             namespace,
             "--port",
             str(port),
+            "--token-review",
+            f"--audience={AUDIENCE}",
         ],
         env={
-            "KUBECONFIG": str(hub_kubeconfig(crds_installed, tmp_path)),
+            "KUBECONFIG": str(hub_kubeconfig(crds_installed, tmp_path, namespace)),
             "PATH": os.environ["PATH"],
         },
         cwd=REPO_ROOT,
         log_dir=tmp_path,
     )
+    url = f"http://127.0.0.1:{port}/mcp/assistant"
     try:
         await asyncio.to_thread(
             hub.wait_until, lambda: port_is_open(port), timeout=60, what="the hub listening"
         )
         await asyncio.to_thread(
             eventually,
-            lambda: scope_exists(port, "/mcp/assistant"),
+            lambda: initialize_status(url, agent) not in (None, 404),
             timeout=30,
             what="the group's endpoint",
         )
@@ -122,8 +154,12 @@ async def test_applied_server_reaches_a_connected_group_client_and_leaves_on_del
             if isinstance(message, ToolListChangedNotification):
                 told.set()
 
+        # Without credentials, or with a token made for another audience: refused.
+        assert initialize_status(url, None) == 401
+        wrong = crds_installed.kubectl("create", "token", "agent", "-n", namespace).strip()
+        assert initialize_status(url, wrong) == 401
         async with connected(
-            f"http://127.0.0.1:{port}/mcp/assistant", message_handler=on_message
+            url, {"Authorization": f"Bearer {agent}"}, message_handler=on_message
         ) as client:
             assert await tool_names(client) == set()
 
@@ -134,7 +170,19 @@ async def test_applied_server_reaches_a_connected_group_client_and_leaves_on_del
                     "apiVersion": "mcphub.dev/v1alpha1",
                     "kind": "MCPServer",
                     "metadata": {"name": "everything"},
-                    "spec": {"remote": {"url": everything}},
+                    "spec": {
+                        "remote": {
+                            "url": everything,
+                            "headers": [
+                                {
+                                    "name": "Authorization",
+                                    "valueFrom": {
+                                        "secretKeyRef": {"name": "everything-token", "key": "token"}
+                                    },
+                                }
+                            ],
+                        }
+                    },
                 },
             )
             with anyio.fail_after(CHANGE_SECONDS):

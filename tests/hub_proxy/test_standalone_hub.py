@@ -12,7 +12,7 @@ import json
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,8 @@ import aiohttp
 import anyio
 import pytest
 from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.exceptions import MCPError
 from mcp.types import ToolListChangedNotification
 
@@ -145,8 +147,13 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
         started.process.stop()
 
 
-def connected(url: str, **callbacks: Any) -> Client:
-    return Client(url, mode="legacy", read_timeout_seconds=CALL_SECONDS, **callbacks)
+def connected(url: str, headers: Mapping[str, str] | None = None, **callbacks: Any) -> Client:
+    """The SDK client for ``url``, sending ``headers`` (credentials) with every request."""
+    server: Any = url
+    if headers is not None:
+        http = create_mcp_http_client(headers=dict(headers))
+        server = streamable_http_client(url, http_client=http)
+    return Client(server, mode="legacy", read_timeout_seconds=CALL_SECONDS, **callbacks)
 
 
 async def tool_names(client: Client) -> set[str]:
