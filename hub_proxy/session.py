@@ -24,10 +24,13 @@ only what needs an upstream:
 
 ``resources/read``, ``resources/subscribe`` and ``completion/complete`` are
 routed by URI or prompt name the same way (see :mod:`hub_proxy.routing`).
-Two limits of sharing one child: ``logging/setLevel`` is accepted but not
-forwarded, because the level would change for every session of the child; and
-the multiplexer broadcasts ``notifications/resources/updated`` to every session
-that has talked to that upstream, subscribed or not.
+``logging/setLevel`` sets the level *this* client's log messages are filtered
+at, here, whichever upstream they come from; it is forwarded only to upstreams
+the client has to itself (``sessionMode: perClient``), because a shared child
+has one level for every session, and one client must not turn another's
+server verbose or quiet.  The multiplexer broadcasts
+``notifications/resources/updated`` to every session that has talked to that
+upstream, subscribed or not.
 
 Every list, call, read, get and completion is authorized for the principal of
 the request being answered (:func:`hub_proxy.access.caller`), through the one
@@ -140,6 +143,23 @@ def _hub_version() -> str:
 
 
 SERVER_INFO: Final[Mapping[str, Any]] = {"name": "mcphub", "version": _hub_version()}
+# RFC 5424 severities as MCP names them, least severe first.
+LOG_LEVELS: Final = (
+    "debug",
+    "info",
+    "notice",
+    "warning",
+    "error",
+    "critical",
+    "alert",
+    "emergency",
+)
+
+
+def _severity(params: Mapping[str, Any] | None) -> int:
+    level = (params or {}).get("level")
+    # A message with no known level is shown: better noise than a lost error.
+    return LOG_LEVELS.index(level) if level in LOG_LEVELS else len(LOG_LEVELS)
 
 
 class _RelayPeer:
@@ -150,9 +170,10 @@ class _RelayPeer:
     goes straight through, ``related_to`` included.
     """
 
-    def __init__(self, peer: Peer, server: str) -> None:
+    def __init__(self, peer: Peer, server: str, log_level: Callable[[], int]) -> None:
         self._peer = peer
         self._session_id = f"{peer.session_id}/{server}"
+        self._log_level = log_level
 
     @property
     def session_id(self) -> str:
@@ -166,6 +187,8 @@ class _RelayPeer:
         related_to: jsonrpc.RequestId | None = None,
     ) -> None:
         if method.endswith("/list_changed") and method != "notifications/roots/list_changed":
+            return
+        if method == "notifications/message" and _severity(params) < self._log_level():
             return
         self._peer.notify(method, params, related_to=related_to)
 
@@ -197,6 +220,8 @@ class HubSession:
         self._peer = peer
         # By server name, with the upstream the session was opened on.
         self._links: dict[str, tuple[Upstream, Session]] = {}
+        # Log messages below this (an index into LOG_LEVELS) are not passed on.
+        self._log_level = 0
         self._handlers = self._handler_table()
         upstreams.subscribe(self._changed)
         live.subscribe(self._replaced)
@@ -228,7 +253,7 @@ class HubSession:
             "resources/unsubscribe": self._by_uri,
             # Accepted, not forwarded: an upstream's log level is shared by every
             # session of its one child, so one client must not set it for all.
-            "logging/setLevel": _answer({}),
+            "logging/setLevel": self._set_log_level,
             "completion/complete": self._complete,
         }
 
@@ -349,9 +374,21 @@ class HubSession:
         if opened is not None and opened[0] is upstream:
             return opened[1]
         # A replaced upstream's multiplexer is stopped; its session needs no closing.
-        link = upstream.open_session(_RelayPeer(self._peer, server))
+        link = upstream.open_session(_RelayPeer(self._peer, server, lambda: self._log_level))
         self._links[server] = (upstream, link)
         return link
+
+    async def _set_log_level(self, request: jsonrpc.Request) -> jsonrpc.Response:
+        level = (request.params or {}).get("level")
+        if level not in LOG_LEVELS:
+            return request.fail(
+                INVALID_PARAMS, f"level must be one of {', '.join(LOG_LEVELS)}, not {level!r}"
+            )
+        self._log_level = LOG_LEVELS.index(level)
+        own = [link for upstream, link in self._links.values() if upstream.entry.per_client]
+        for link in own:
+            await link.handle_request(request)
+        return request.respond({})
 
     def _changed(self, server: str, kind: str) -> None:
         if server in self._scope.servers:

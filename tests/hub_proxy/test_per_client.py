@@ -12,7 +12,9 @@ import sys
 from pathlib import Path
 
 import anyio
+from mcp.types import LoggingMessageNotificationParams
 
+from hub_proxy.session import LOG_LEVELS
 from tests.hub_proxy.bridge_process import only_text, wait_gone
 from tests.hub_proxy.test_standalone_hub import TEST_SECONDS, connected, server_yaml, start_hub
 
@@ -45,5 +47,45 @@ async def test_each_session_has_its_own_child_until_it_closes(tmp_path: Path) ->
                 again = await first.call_tool("pid__pid", {})
                 assert int(only_text(again.content)) == pids[0]
         assert await asyncio.to_thread(wait_gone, pids[0], timeout=15)
+    finally:
+        await asyncio.to_thread(hub.process.stop)
+
+
+LOG_SERVER = [sys.executable, str(Path(__file__).with_name("log_server.py"))]
+
+
+def write_log_servers(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "shared.yaml").write_text(server_yaml("shared", LOG_SERVER))
+    (folder / "own.yaml").write_text(server_yaml("own", LOG_SERVER, "  sessionMode: perClient\n"))
+    return folder
+
+
+async def test_each_client_gets_log_messages_at_the_level_it_set(tmp_path: Path) -> None:
+    hub = await asyncio.to_thread(start_hub, tmp_path, write_log_servers)
+    try:
+        with anyio.fail_after(TEST_SECONDS):
+            quiet_got: list[str] = []
+            chatty_got: list[str] = []
+
+            async def quiet_log(params: LoggingMessageNotificationParams) -> None:
+                quiet_got.append(params.level)
+
+            async def chatty_log(params: LoggingMessageNotificationParams) -> None:
+                chatty_got.append(params.level)
+
+            async with (
+                connected(hub.url(), logging_callback=quiet_log) as quiet,
+                connected(hub.url(), logging_callback=chatty_log) as chatty,
+            ):
+                await quiet.set_logging_level("error")
+                for tool in ("shared__log_every_level", "own__log_every_level"):
+                    await quiet.call_tool(tool, {})
+                    await chatty.call_tool(tool, {})
+            # A shared child's log messages are not tied to a request on stdio, so
+            # the multiplexer gives them to every session of the child: each
+            # client sees them filtered at its own level.
+            assert set(quiet_got) == {"error", "critical", "alert", "emergency"}
+            assert set(chatty_got) == set(LOG_LEVELS)
     finally:
         await asyncio.to_thread(hub.process.stop)
