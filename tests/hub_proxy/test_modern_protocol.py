@@ -18,15 +18,12 @@ from typing import Any, Final
 import aiohttp
 import anyio
 import pytest
-from mcp import Client
 from mcp.client.subscriptions import ToolsListChanged
-from mcp.shared.exceptions import MCPError
 from mcp_types import CLIENT_CAPABILITIES_META_KEY, PROTOCOL_VERSION_META_KEY
 
 from tests.hub_proxy.bridge_process import JSON_AND_SSE, only_text
 from tests.hub_proxy.test_per_client import write_per_client
 from tests.hub_proxy.test_standalone_hub import (
-    CALL_SECONDS,
     TEST_SECONDS,
     Hub,
     connected,
@@ -55,14 +52,9 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     yield from serving(tmp_path_factory.mktemp("hub"), write_config)
 
 
-def negotiating(url: str, **callbacks: Any) -> Client:
-    """A client as the SDK makes one by default: it picks the revision by probing."""
-    return Client(url, read_timeout_seconds=CALL_SECONDS, **callbacks)
-
-
 async def test_an_auto_mode_client_settles_on_2026_07_28_and_calls_tools(hub: Hub) -> None:
     with anyio.fail_after(TEST_SECONDS):
-        async with negotiating(hub.url()) as client:
+        async with connected(hub.url(), mode="auto") as client:
             assert client.protocol_version == MODERN
             assert client.server_info is not None
             assert client.server_info.name == "mcphub"
@@ -75,39 +67,9 @@ async def test_an_auto_mode_client_settles_on_2026_07_28_and_calls_tools(hub: Hu
     assert only_text(echoed.content) == "Echo: stateless"
 
 
-async def test_a_group_path_filters_and_refuses_hidden_tools_at_2026_07_28(hub: Hub) -> None:
-    with anyio.fail_after(TEST_SECONDS):
-        async with negotiating(hub.url("/mcp/basics")) as client:
-            names = await tool_names(client)
-            summed = await client.call_tool("everything__get-sum", {"a": 2, "b": 40})
-            with pytest.raises(MCPError) as hidden:
-                await client.call_tool("time__convert_time", {})
-    assert names == {"time__get_current_time", "everything__echo", "everything__get-sum"}
-    assert "42" in only_text(summed.content)
-    assert hidden.value.error.code == -32602
-
-
-async def test_progress_of_a_call_reaches_a_2026_07_28_caller(hub: Hub) -> None:
-    seen: list[tuple[float, float | None]] = []
-
-    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
-        seen.append((progress, total))
-
-    with anyio.fail_after(TEST_SECONDS):
-        async with negotiating(hub.url()) as client:
-            assert client.protocol_version == MODERN
-            result = await client.call_tool(
-                "everything__trigger-long-running-operation",
-                {"duration": 1, "steps": 3},
-                progress_callback=on_progress,
-            )
-    assert "completed" in only_text(result.content)
-    assert seen == [(1, 3), (2, 3), (3, 3)]
-
-
 async def test_prompts_and_resources_at_2026_07_28(hub: Hub) -> None:
     with anyio.fail_after(TEST_SECONDS):
-        async with negotiating(hub.url()) as client:
+        async with connected(hub.url(), mode="auto") as client:
             prompts = {prompt.name for prompt in (await client.list_prompts()).prompts}
             got = await client.get_prompt("everything__simple-prompt")
             resources = (await client.list_resources()).resources
@@ -133,7 +95,7 @@ async def test_an_upstreams_request_to_a_2026_07_28_client_fails_at_once(hub: Hu
     """The revision has no server-to-client requests, and the hub bridges no input_required:
     the upstream is told so at once instead of waiting for a client that cannot answer."""
     with anyio.fail_after(TEST_SECONDS):
-        async with negotiating(hub.url()) as client:
+        async with connected(hub.url(), mode="auto") as client:
             result = await client.call_tool(
                 "everything__trigger-sampling-request", {"prompt": "hello", "maxTokens": 5}
             )
@@ -143,7 +105,7 @@ async def test_an_upstreams_request_to_a_2026_07_28_client_fails_at_once(hub: Hu
 
 async def test_closing_a_calls_stream_cancels_the_call(hub: Hub) -> None:
     with anyio.fail_after(TEST_SECONDS):
-        async with negotiating(hub.url()) as client:
+        async with connected(hub.url(), mode="auto") as client:
             with pytest.raises(TimeoutError):
                 with anyio.fail_after(1.5):
                     await client.call_tool(
@@ -260,8 +222,8 @@ def mixed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
 async def test_a_listen_stream_hears_the_changes_its_scope_sees(mixed: Hub) -> None:
     with anyio.fail_after(TEST_SECONDS):
         async with (
-            negotiating(mixed.url("/mcp/changing")) as client,
-            negotiating(mixed.url("/mcp/time")) as bystander,
+            connected(mixed.url("/mcp/changing"), mode="auto") as client,
+            connected(mixed.url("/mcp/time"), mode="auto") as bystander,
         ):
             assert client.protocol_version == MODERN
             async with (
@@ -281,7 +243,10 @@ async def test_a_scope_with_a_per_client_server_keeps_clients_on_sessions(mixed:
     """A per-client server's child lives as long as a session; a request without one would
     spawn a child per call.  So the scope declines 2026-07-28, and the client falls back."""
     with anyio.fail_after(TEST_SECONDS):
-        async with negotiating(mixed.url()) as client, negotiating(mixed.url("/mcp/time")) as plain:
+        async with (
+            connected(mixed.url(), mode="auto") as client,
+            connected(mixed.url("/mcp/time"), mode="auto") as plain,
+        ):
             assert client.protocol_version == HANDSHAKE
             assert plain.protocol_version == MODERN
             first = await client.call_tool("pid__pid", {})

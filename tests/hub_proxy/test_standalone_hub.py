@@ -15,7 +15,7 @@ import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final, Literal
 
 import aiohttp
 import anyio
@@ -147,13 +147,24 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
         started.process.stop()
 
 
-def connected(url: str, headers: Mapping[str, str] | None = None, **callbacks: Any) -> Client:
+# How SDK clients connect, and the protocol each settles on with the hub: a
+# handshake and a session ("legacy"), or probing for the newest revision ("auto").
+NEGOTIATED: Final = {"legacy": "2025-11-25", "auto": "2026-07-28"}
+
+
+def connected(
+    url: str,
+    headers: Mapping[str, str] | None = None,
+    *,
+    mode: Literal["legacy", "auto"] = "legacy",
+    **callbacks: Any,
+) -> Client:
     """The SDK client for ``url``, sending ``headers`` (credentials) with every request."""
     server: Any = url
     if headers is not None:
         http = create_mcp_http_client(headers=dict(headers))
         server = streamable_http_client(url, http_client=http)
-    return Client(server, mode="legacy", read_timeout_seconds=CALL_SECONDS, **callbacks)
+    return Client(server, mode=mode, read_timeout_seconds=CALL_SECONDS, **callbacks)
 
 
 async def tool_names(client: Client) -> set[str]:
@@ -190,9 +201,11 @@ async def test_server_path_serves_its_own_unprefixed_names(hub: Hub) -> None:
     assert json.loads(only_text(now.content))["timezone"] == "UTC"
 
 
-async def test_group_path_applies_member_filters(hub: Hub) -> None:
+@pytest.mark.parametrize("mode", list(NEGOTIATED))
+async def test_group_path_applies_member_filters(hub: Hub, mode: Literal["legacy", "auto"]) -> None:
     with anyio.fail_after(TEST_SECONDS):
-        async with connected(hub.url("/mcp/basics")) as client:
+        async with connected(hub.url("/mcp/basics"), mode=mode) as client:
+            assert client.protocol_version == NEGOTIATED[mode]
             names = await tool_names(client)
             summed = await client.call_tool("everything__get-sum", {"a": 2, "b": 40})
             with pytest.raises(MCPError) as hidden:
@@ -202,14 +215,18 @@ async def test_group_path_applies_member_filters(hub: Hub) -> None:
     assert hidden.value.error.code == -32602
 
 
-async def test_progress_of_an_upstream_call_reaches_the_caller(hub: Hub) -> None:
+@pytest.mark.parametrize("mode", list(NEGOTIATED))
+async def test_progress_of_an_upstream_call_reaches_the_caller(
+    hub: Hub, mode: Literal["legacy", "auto"]
+) -> None:
     seen: list[tuple[float, float | None]] = []
 
     async def on_progress(progress: float, total: float | None, message: str | None) -> None:
         seen.append((progress, total))
 
     with anyio.fail_after(TEST_SECONDS):
-        async with connected(hub.url()) as client:
+        async with connected(hub.url(), mode=mode) as client:
+            assert client.protocol_version == NEGOTIATED[mode]
             result = await client.call_tool(
                 "everything__trigger-long-running-operation",
                 {"duration": 1, "steps": 3},
