@@ -359,6 +359,7 @@ async def test_bad_credentials_are_refused_with_401_and_a_challenge(
     guarded: Guarded, attack: str
 ) -> None:
     for path in ("/mcp", "/mcp/time", "/mcp/team", "/sse/time"):
+        headers: Mapping[str, str]
         if path.startswith("/sse"):
             async with (
                 aiohttp.ClientSession() as client,
