@@ -240,6 +240,10 @@ class _FifoLink(StreamLink):
         return f"exited (closed {self._stdout})"
 
 
+_RELEASE_ATTEMPTS: Final = 100
+_RELEASE_PAUSE_SECONDS: Final = 0.02
+
+
 async def _open_fifo(path: Path, flags: int) -> int:
     """``os.open`` a FIFO in a thread, which blocks until the other end is opened."""
     opening = asyncio.get_running_loop().run_in_executor(None, os.open, path, flags)
@@ -247,7 +251,13 @@ async def _open_fifo(path: Path, flags: int) -> int:
         return await asyncio.shield(opening)
     except asyncio.CancelledError:
         opening.add_done_callback(_close_opened)
-        _release_blocked_open(path, flags)
+        # Again until the thread is out: one that had not yet entered open() when
+        # the other end came and went would block on the next partner forever.
+        for _ in range(_RELEASE_ATTEMPTS):
+            _release_blocked_open(path, flags)
+            await asyncio.wait({opening}, timeout=_RELEASE_PAUSE_SECONDS)
+            if opening.done():
+                break
         raise
 
 
