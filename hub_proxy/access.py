@@ -86,9 +86,10 @@ class AccessControl:
         """The evaluator of the catalog in force; rebuilt only when policies or groups changed."""
         catalog = self._live.current
         if catalog is not self._catalog:
-            inputs = (catalog.policies, catalog.group_members())
+            groups = catalog.group_members()
+            inputs = (catalog.policies, groups)
             if inputs != self._inputs:
-                self._evaluator = Evaluator(catalog.policies, catalog.group_members())
+                self._evaluator = Evaluator(catalog.policies, groups)
                 self._inputs = inputs
             self._catalog = catalog
         return self._evaluator
