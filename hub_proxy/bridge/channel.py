@@ -60,7 +60,7 @@ class Link(Protocol):
     """One lifetime of the server, as newline-delimited JSON-RPC bytes both ways.
 
     A protocol rather than a base class so that a link need not be a pair of
-    asyncio streams: the hub's remote upstreams speak HTTP through the MCP SDK.
+    asyncio streams: the hub's remote upstreams speak HTTP (see :mod:`hub_proxy.remote`).
     """
 
     @property

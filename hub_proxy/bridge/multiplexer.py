@@ -334,6 +334,10 @@ class Multiplexer:
             self._pending.pop(child_id, None)
 
     async def _wait_ready(self) -> bool:
+        # The usual case, on every forwarded request: ``wait_for`` would wrap
+        # the wait in a task of its own and cost a turn of the event loop.
+        if self._ready.is_set():
+            return True
         try:
             await asyncio.wait_for(self._ready.wait(), self._timeouts.ready)
         except TimeoutError:

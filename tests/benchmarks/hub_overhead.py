@@ -51,6 +51,7 @@ from mcp import Client
 
 from hub_proxy.catalog import load_catalog
 from tests.hub_proxy.bridge_process import command_of, running_bridge
+from tests.hub_proxy.test_standalone_hub import OPEN_ACCESS
 from tests.testbed.mcp_servers import everything_stdio, time_stdio
 from tests.testbed.paths import REPO_ROOT
 from tests.testbed.processes import ManagedProcess, free_port, port_is_open
@@ -114,9 +115,16 @@ def readyz(port: int) -> int:
 
 @contextlib.contextmanager
 def running_hub(config: Path, log_dir: Path, ready_seconds: float) -> Iterator[int]:
-    """The standalone hub as a process on ``config``; yields its port once /readyz is 200."""
+    """The standalone hub as a process on ``config``; yields its port once /readyz is 200.
+
+    Callers come without credentials and one policy lets them do everything,
+    so each call still pays for authentication and the access decision, as in
+    any hub, at their cheapest.
+    """
+    (config / "open-access.yaml").write_text(OPEN_ACCESS)
     port = free_port()
     argv = [sys.executable, "-m", "hub_proxy", "--config", str(config), "--port", str(port)]
+    argv.append("--anonymous")
     process = ManagedProcess("hub", argv, log_dir=log_dir, cwd=REPO_ROOT)
     try:
         process.wait_until(lambda: port_is_open(port), timeout=START_SECONDS, what="listening")
