@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives import serialization
 
 from hub_proxy.auth.apikeys import hash_key
 from tests.hub_proxy.auth.issuer import (
+    AUDIENCE,
     HS_ISSUER,
     SECRET,
     Issuer,
@@ -43,7 +44,6 @@ from tests.hub_proxy.bridge_process import command_of
 from tests.hub_proxy.test_standalone_hub import Hub, server_yaml, start_hub
 from tests.testbed.mcp_servers import everything_stdio, time_stdio
 
-AUDIENCE = "https://hub.test/mcp"
 CI_KEY = "mcphub_ci-key-of-the-default-namespace-0123456789"
 OTHER_NAMESPACE_KEY = "mcphub_ci-key-of-the-other-namespace-0123456789"
 REVOKED_KEY = "mcphub_revoked-key-0123456789-0123456789-0123"
