@@ -352,7 +352,8 @@ class HubSession:
                 ref = {**ref, "name": published.route.upstream_name}
         elif isinstance(uri := ref.get("uri"), str):
             server = routing.server_for_uri(self._scope, self._upstreams, uri)
-            item, action = (Item("resource", server, (uri,)), "read") if server else (None, "read")
+            if server is not None:
+                item, action = Item("resource", server, (uri,)), "read"
         nothing = request.respond({"completion": {"values": [], "hasMore": False}})
         if server is None or item is None:
             return nothing
