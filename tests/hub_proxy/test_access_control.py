@@ -82,6 +82,14 @@ spec:
 ---
 apiVersion: mcphub.dev/v1alpha1
 kind: AccessPolicy
+metadata: {name: prompter}
+spec:
+  subjects: [{kind: User, name: prompter}]
+  rules:
+    - {servers: [everything], prompts: [completable-prompt], actions: [list, get]}
+---
+apiVersion: mcphub.dev/v1alpha1
+kind: AccessPolicy
 metadata: {name: viewer}
 spec:
   subjects: [{kind: User, name: viewer}]
@@ -554,3 +562,25 @@ async def test_a_tool_visible_but_not_callable_is_refused_saying_so(guarded: Gua
     assert await tools(guarded.hub.url("/mcp/everything"), headers) == {"echo"}
     answer = await call(guarded.hub.url("/mcp/everything"), "echo", headers, {"message": "x"})
     assert "may not call" in answer.error["message"], answer.error
+
+
+async def test_prompts_and_their_completions_follow_the_get_grant(guarded: Guarded) -> None:
+    url = guarded.hub.url("/mcp/everything")
+    complete = {
+        "ref": {"type": "ref/prompt", "name": "completable-prompt"},
+        "argument": {"name": "department", "value": "E"},
+    }
+    prompter = credentials(guarded.jwks_user("prompter", []))
+    session = await open_session(url, prompter)
+    listed = await request(url, "prompts/list", {}, prompter, session)
+    assert [prompt["name"] for prompt in listed.result["prompts"]] == ["completable-prompt"]
+    completed = await request(url, "completion/complete", complete, prompter, session)
+    assert completed.result["completion"]["values"] == ["Engineering"]
+    # The CI key may call echo, nothing else: no prompt, and nothing completes.
+    ci = credentials(api_key=CI_KEY)
+    session = await open_session(url, ci)
+    assert (await request(url, "prompts/list", {}, ci, session)).result["prompts"] == []
+    completed = await request(url, "completion/complete", complete, ci, session)
+    assert completed.result["completion"]["values"] == []
+    got = await request(url, "prompts/get", {"name": "completable-prompt"}, ci, session)
+    assert got.error["message"] == "Unknown prompt: completable-prompt"
