@@ -74,11 +74,17 @@ def test_operator_killed_mid_reconcile_converges_without_duplicates(
             )
 
         eventually(converged, timeout=90, what=f"all {SERVERS} servers to converge")
+
+        def owners() -> set[str]:
+            return {
+                name.rsplit("-", 1)[0] for name in names(crds_installed, namespace, "replicasets")
+            }
+
+        # The Deployment controller makes ReplicaSets a moment after the Deployments.
+        eventually(lambda: sorted(owners()) == expected, timeout=60, what="a ReplicaSet each")
         # One ReplicaSet per Deployment: no reconcile pass produced a different template.
         replica_sets = names(crds_installed, namespace, "replicasets")
-        owners = {name.rsplit("-", 1)[0] for name in replica_sets}
         assert len(replica_sets) == SERVERS, replica_sets
-        assert sorted(owners) == expected
         print(
             f"when the first operator was killed: {halfway}/{SERVERS} Deployments, "
             f"{with_status}/{SERVERS} statuses"
