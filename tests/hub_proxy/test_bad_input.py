@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import http.client
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Final
@@ -32,7 +32,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.hub_proxy.test_standalone_hub import Hub, start_hub
+from tests.hub_proxy.test_standalone_hub import Hub
 
 HTTP_SECONDS: Final = 30.0
 MAX_BODY_BYTES: Final = 4 * 1024 * 1024  # the transport's documented default limit
@@ -165,15 +165,6 @@ def initialize(hub: Hub, path: str) -> str:
     initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
     assert post(hub, path, initialized, answer.session_id).status == 202
     return answer.session_id
-
-
-@pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
-    started = start_hub(tmp_path_factory.mktemp("hub-bad-input"))
-    try:
-        yield started
-    finally:
-        started.process.stop()
 
 
 @pytest.fixture(scope="module")

@@ -17,13 +17,10 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from tests.hub_proxy.test_standalone_hub import Hub, start_hub
+from tests.hub_proxy.test_standalone_hub import Hub
 from tests.testbed.errors import TestbedError
 from tests.testbed.install import node_package_entry
 from tests.testbed.mcp_servers import node22
@@ -62,15 +59,6 @@ def inspector_json(url: str, *args: str) -> Any:
     done = inspector(url, *args)
     assert done.returncode == 0, f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
     return json.loads(done.stdout)
-
-
-@pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
-    started = start_hub(tmp_path_factory.mktemp("hub-inspector"))
-    try:
-        yield started
-    finally:
-        started.process.stop()
 
 
 def test_inspector_lists_every_servers_tools_under_prefixed_names(hub: Hub) -> None:

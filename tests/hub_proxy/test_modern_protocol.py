@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
 
@@ -27,29 +27,14 @@ from tests.hub_proxy.test_standalone_hub import (
     TEST_SECONDS,
     Hub,
     connected,
-    start_hub,
+    serving,
     tool_names,
     write_changing_config,
-    write_config,
 )
 from tests.testbed.waiting import eventually
 
 MODERN: Final = "2026-07-28"
 HANDSHAKE: Final = "2025-11-25"
-
-
-def serving(tmp: Path, write: Callable[[Path], Path]) -> Iterator[Hub]:
-    started = start_hub(tmp, write)
-    try:
-        yield started
-    finally:
-        started.process.stop()
-
-
-@pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
-    """The standalone hub's test configuration: time, everything, and a group of both."""
-    yield from serving(tmp_path_factory.mktemp("hub"), write_config)
 
 
 async def test_an_auto_mode_client_settles_on_2026_07_28_and_calls_tools(hub: Hub) -> None:

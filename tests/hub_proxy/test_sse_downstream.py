@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -21,19 +21,10 @@ from mcp.client.sse import sse_client
 from yarl import URL
 
 from tests.hub_proxy.bridge_process import only_text
-from tests.hub_proxy.test_standalone_hub import CALL_SECONDS, TEST_SECONDS, Hub, start_hub
+from tests.hub_proxy.test_standalone_hub import CALL_SECONDS, TEST_SECONDS, Hub
 
 PING = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
 FOUR_MIB = 4 * 1024 * 1024
-
-
-@pytest.fixture(scope="module")
-def sse_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
-    started = start_hub(tmp_path_factory.mktemp("sse-hub"))
-    try:
-        yield started
-    finally:
-        started.process.stop()
 
 
 def legacy(url: str, **callbacks: Any) -> Client:
@@ -44,9 +35,9 @@ async def tool_names(client: Client) -> set[str]:
     return {tool.name for tool in (await client.list_tools()).tools}
 
 
-async def test_sse_serves_every_servers_tools_and_calls_them(sse_hub: Hub) -> None:
+async def test_sse_serves_every_servers_tools_and_calls_them(hub: Hub) -> None:
     with anyio.fail_after(TEST_SECONDS):
-        async with legacy(sse_hub.url("/sse")) as client:
+        async with legacy(hub.url("/sse")) as client:
             assert client.server_info is not None
             assert client.server_info.name == "mcphub"
             names = await tool_names(client)
@@ -55,29 +46,29 @@ async def test_sse_serves_every_servers_tools_and_calls_them(sse_hub: Hub) -> No
     assert json.loads(only_text(now.content))["timezone"] == "UTC"
 
 
-async def test_sse_server_path_serves_unprefixed_names(sse_hub: Hub) -> None:
+async def test_sse_server_path_serves_unprefixed_names(hub: Hub) -> None:
     with anyio.fail_after(TEST_SECONDS):
-        async with legacy(sse_hub.url("/sse/time")) as client:
+        async with legacy(hub.url("/sse/time")) as client:
             assert await tool_names(client) == {"get_current_time", "convert_time"}
             now = await client.call_tool("get_current_time", {"timezone": "UTC"})
     assert json.loads(only_text(now.content))["timezone"] == "UTC"
 
 
-async def test_sse_group_path_applies_member_filters(sse_hub: Hub) -> None:
+async def test_sse_group_path_applies_member_filters(hub: Hub) -> None:
     with anyio.fail_after(TEST_SECONDS):
-        async with legacy(sse_hub.url("/sse/basics")) as client:
+        async with legacy(hub.url("/sse/basics")) as client:
             names = await tool_names(client)
     assert names == {"time__get_current_time", "everything__echo", "everything__get-sum"}
 
 
-async def test_progress_reaches_the_sse_client(sse_hub: Hub) -> None:
+async def test_progress_reaches_the_sse_client(hub: Hub) -> None:
     seen: list[tuple[float, float | None]] = []
 
     async def on_progress(progress: float, total: float | None, message: str | None) -> None:
         seen.append((progress, total))
 
     with anyio.fail_after(TEST_SECONDS):
-        async with legacy(sse_hub.url("/sse")) as client:
+        async with legacy(hub.url("/sse")) as client:
             result = await client.call_tool(
                 "everything__trigger-long-running-operation",
                 {"duration": 1, "steps": 3},
@@ -110,11 +101,11 @@ def error_of(body: Any) -> tuple[Any, int, str]:
 
 
 async def test_messages_go_to_the_streams_own_path_and_answers_come_on_the_stream(
-    http: aiohttp.ClientSession, sse_hub: Hub
+    http: aiohttp.ClientSession, hub: Hub
 ) -> None:
-    stream, endpoint = await open_stream(http, sse_hub.url("/sse/time"))
+    stream, endpoint = await open_stream(http, hub.url("/sse/time"))
     try:
-        assert endpoint.startswith(sse_hub.url("/sse/time?session_id="))
+        assert endpoint.startswith(hub.url("/sse/time?session_id="))
         async with http.post(endpoint, json=PING) as posted:
             assert (posted.status, await posted.read()) == (202, b"")
         with anyio.fail_after(CALL_SECONDS):
@@ -141,11 +132,11 @@ async def test_messages_go_to_the_streams_own_path_and_answers_come_on_the_strea
     ids=["malformed-json", "invalid-json-rpc", "batch", "wrong-content-type", "too-large"],
 )
 async def test_bad_posts_are_refused_with_status_and_json_rpc_code(
-    http: aiohttp.ClientSession, sse_hub: Hub, sent: tuple[bytes, str], refusal: tuple[int, int]
+    http: aiohttp.ClientSession, hub: Hub, sent: tuple[bytes, str], refusal: tuple[int, int]
 ) -> None:
     """(body, Content-Type) POSTed to a live session's URL -> (HTTP status, JSON-RPC code)."""
     body, content_type = sent
-    stream, endpoint = await open_stream(http, sse_hub.url("/sse"))
+    stream, endpoint = await open_stream(http, hub.url("/sse"))
     try:
         headers = {"Content-Type": content_type}
         async with http.post(endpoint, data=body, headers=headers) as refused:
@@ -157,23 +148,19 @@ async def test_bad_posts_are_refused_with_status_and_json_rpc_code(
         stream.close()
 
 
-async def test_unknown_or_missing_session_is_refused(
-    http: aiohttp.ClientSession, sse_hub: Hub
-) -> None:
-    async with http.post(sse_hub.url("/sse?session_id=nosuch"), json=PING) as unknown:
+async def test_unknown_or_missing_session_is_refused(http: aiohttp.ClientSession, hub: Hub) -> None:
+    async with http.post(hub.url("/sse?session_id=nosuch"), json=PING) as unknown:
         assert unknown.status == 404
         request_id, code, message = error_of(await unknown.json())
     assert (request_id, code) == (1, -32600)
     assert "nosuch" in message
-    async with http.post(sse_hub.url("/sse"), json=PING) as missing:
+    async with http.post(hub.url("/sse"), json=PING) as missing:
         assert missing.status == 400
         assert "session_id" in error_of(await missing.json())[2]
 
 
-async def test_closing_the_stream_closes_the_session(
-    http: aiohttp.ClientSession, sse_hub: Hub
-) -> None:
-    stream, endpoint = await open_stream(http, sse_hub.url("/sse"))
+async def test_closing_the_stream_closes_the_session(http: aiohttp.ClientSession, hub: Hub) -> None:
+    stream, endpoint = await open_stream(http, hub.url("/sse"))
     stream.close()
     with anyio.fail_after(CALL_SECONDS):
         while True:
@@ -185,9 +172,9 @@ async def test_closing_the_stream_closes_the_session(
 
 
 async def test_unknown_scope_is_404_with_a_json_rpc_error(
-    http: aiohttp.ClientSession, sse_hub: Hub
+    http: aiohttp.ClientSession, hub: Hub
 ) -> None:
     for path in ("/sse/nosuch", "/sse/nosuch/deeper"):
-        async with http.get(sse_hub.url(path)) as response:
+        async with http.get(hub.url(path)) as response:
             assert response.status == 404
             assert "nosuch" in error_of(await response.json())[2]

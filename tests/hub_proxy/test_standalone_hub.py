@@ -138,9 +138,9 @@ def start_hub(
     return hub
 
 
-@pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
-    started = start_hub(tmp_path_factory.mktemp("hub"))
+def serving(tmp: Path, write: Callable[[Path], Path] = write_config) -> Iterator[Hub]:
+    """:func:`start_hub` for a fixture: the hub, stopped when the fixture ends."""
+    started = start_hub(tmp, write)
     try:
         yield started
     finally:
