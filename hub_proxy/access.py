@@ -86,7 +86,7 @@ class AccessControl:
         """The evaluator of the catalog in force; rebuilt only when policies or groups changed."""
         catalog = self._live.current
         if catalog is not self._catalog:
-            groups = catalog.group_members()
+            groups = catalog.group_members
             inputs = (catalog.policies, groups)
             if inputs != self._inputs:
                 self._evaluator = Evaluator(catalog.policies, groups)
@@ -97,7 +97,7 @@ class AccessControl:
     @staticmethod
     def changed(old: Catalog, new: Catalog) -> bool:
         """Whether what anyone may see can differ between the two catalogs' policies."""
-        return old.policies != new.policies or old.group_members() != new.group_members()
+        return old.policies != new.policies or old.group_members != new.group_members
 
     def decide(self, principal: Principal, action: Action, item: Item) -> Decision:
         """Decide one act (call, read, get) on one item, and audit it."""

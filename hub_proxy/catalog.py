@@ -39,6 +39,7 @@ what that group shows.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,7 +122,10 @@ class Catalog:
     # The keys of :attr:`scopes` that are groups (a group may shadow a server's scope).
     groups: frozenset[str] = frozenset()
 
-    def group_members(self) -> dict[str, dict[str, ToolFilter | None]]:
+    # Cached: every session compares it when the catalog is replaced, and the
+    # catalog, frozen, never changes under the cache.
+    @functools.cached_property
+    def group_members(self) -> Mapping[str, Mapping[str, ToolFilter | None]]:
         """Each group's members with their filters, as access policies see groups."""
         return {
             name: {member.server: member.filter for member in self.scopes[name].members}
