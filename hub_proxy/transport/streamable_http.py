@@ -258,10 +258,9 @@ class StreamableHTTPEndpoint:
         if not (_accepts(accepted, JSON) and _accepts(accepted, SSE)):
             raise RefusalError(406, f"Accept must list both {JSON} and {SSE}")
         message = await read_message(request, self._options.max_body_bytes)
-        # -- stateless revisions: the version header decides, before any session is looked up.
+        # Stateless revisions: the version header decides, before any session is looked up.
         if self._stateless is not None and self._stateless.claims(request):
             return await self._stateless.serve(request, message)
-        # --
         request_id = message.id if isinstance(message, jsonrpc.Request) else None
         self._check_protocol_version(request, request_id)
         if isinstance(message, jsonrpc.Request) and message.method == "initialize":
