@@ -84,7 +84,7 @@ from hub_proxy.catalog import load_catalog
 from hub_proxy.live import LiveCatalog
 from tests.benchmarks.policy_evaluation import GROUPS, SERVERS, groups, server, tools
 from tests.hub_proxy.auth.issuer import AUDIENCE, HS_ISSUER, SECRET, claims, sign_hs
-from tests.hub_proxy.bridge_process import command_of
+from tests.hub_proxy.bridge_process import JSON_AND_SSE, command_of
 from tests.hub_proxy.test_standalone_hub import OPEN_ACCESS, Hub, server_yaml, start_hub
 from tests.testbed.mcp_servers import time_stdio
 
@@ -97,7 +97,6 @@ CALL_SECONDS: Final = 30.0
 PHASE_SECONDS: Final = 300.0
 # Longer than any run, so that the cached token never expires under the benchmark.
 TOKEN_SECONDS: Final = 3600
-ACCEPT: Final = "application/json, text/event-stream"
 PROTOCOL_VERSION: Final = "2025-06-18"
 
 # The server the hubs run (mcp-server-time) and the tool the benchmark calls on it.
@@ -242,7 +241,7 @@ def request_headers(credentials: Mapping[str, str]) -> CIMultiDictProxy[str]:
             {
                 "Host": "127.0.0.1:8080",
                 "User-Agent": "python-httpx/0.28.1",
-                "Accept": ACCEPT,
+                "Accept": JSON_AND_SSE,
                 "Content-Type": "application/json",
                 "Content-Length": "96",
                 "Mcp-Session-Id": "s" * 86,
@@ -467,7 +466,7 @@ class McpSession:
     ) -> None:
         self._http = http
         self._url = url
-        self._headers = {"Content-Type": "application/json", "Accept": ACCEPT, **credentials}
+        self._headers = {"Content-Type": "application/json", "Accept": JSON_AND_SSE, **credentials}
         self._ids = 0
 
     async def open(self) -> None:

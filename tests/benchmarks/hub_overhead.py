@@ -50,7 +50,7 @@ import anyio
 from mcp import Client
 
 from hub_proxy.catalog import load_catalog
-from tests.hub_proxy.bridge_process import command_of, running_bridge
+from tests.hub_proxy.bridge_process import INITIALIZE, JSON_AND_SSE, command_of, running_bridge
 from tests.hub_proxy.test_standalone_hub import OPEN_ACCESS
 from tests.testbed.mcp_servers import everything_stdio, time_stdio
 from tests.testbed.paths import REPO_ROOT
@@ -62,7 +62,6 @@ PHASE_SECONDS: Final = 600.0
 TARGET_ADDED_P50_MS: Final = 1.0
 TARGET_THROUGHPUT_PERCENT: Final = 80.0
 TARGET_LIST_P50_MS: Final = 20.0
-ACCEPT_BOTH: Final = "application/json, text/event-stream"
 
 
 def stdio_server(name: str, argv: Sequence[str]) -> str:
@@ -265,20 +264,10 @@ async def call_overhead(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 
 async def raw_list_times(url: str, calls: int, warmup: int) -> tuple[list[float], int]:
     """Time ``tools/list`` in plain HTTP (status, headers and the whole body read)."""
-    headers = {"Content-Type": "application/json", "Accept": ACCEPT_BOTH}
+    headers = {"Content-Type": "application/json", "Accept": JSON_AND_SSE}
     timeout = aiohttp.ClientTimeout(total=CALL_SECONDS)
-    init = {
-        "jsonrpc": "2.0",
-        "id": 0,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-06-18",
-            "capabilities": {},
-            "clientInfo": {"name": "hub-overhead-benchmark", "version": "0"},
-        },
-    }
     async with aiohttp.ClientSession(timeout=timeout) as http:
-        async with http.post(url, json=init, headers=headers) as answer:
+        async with http.post(url, json=INITIALIZE, headers=headers) as answer:
             answer.raise_for_status()
             headers["Mcp-Session-Id"] = answer.headers["Mcp-Session-Id"]
         initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}

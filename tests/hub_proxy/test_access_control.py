@@ -40,19 +40,13 @@ from tests.hub_proxy.auth.issuer import (
     sign,
     sign_hs,
 )
-from tests.hub_proxy.bridge_process import command_of
+from tests.hub_proxy.bridge_process import INITIALIZE, JSON_AND_SSE, command_of
 from tests.hub_proxy.test_standalone_hub import Hub, server_yaml, start_hub
 from tests.testbed.mcp_servers import everything_stdio, time_stdio
 
 CI_KEY = "mcphub_ci-key-of-the-default-namespace-0123456789"
 OTHER_NAMESPACE_KEY = "mcphub_ci-key-of-the-other-namespace-0123456789"
 REVOKED_KEY = "mcphub_revoked-key-0123456789-0123456789-0123"
-ACCEPT = "application/json, text/event-stream"
-INITIALIZE = {
-    "protocolVersion": "2025-11-25",
-    "capabilities": {},
-    "clientInfo": {"name": "access-test", "version": "1"},
-}
 
 POLICIES = """
 apiVersion: mcphub.dev/v1alpha1
@@ -226,7 +220,7 @@ def credentials(token: str | None = None, api_key: str | None = None) -> dict[st
 async def post(
     url: str, message: Mapping[str, Any], headers: Mapping[str, str], session: str | None = None
 ) -> Answer:
-    sent = {"Content-Type": "application/json", "Accept": ACCEPT, **headers}
+    sent = {"Content-Type": "application/json", "Accept": JSON_AND_SSE, **headers}
     if session is not None:
         sent["Mcp-Session-Id"] = session
     async with (
@@ -246,9 +240,7 @@ async def post(
 
 
 async def initialize(url: str, headers: Mapping[str, str]) -> Answer:
-    return await post(
-        url, {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": INITIALIZE}, headers
-    )
+    return await post(url, INITIALIZE, headers)
 
 
 async def open_session(url: str, headers: Mapping[str, str]) -> str:

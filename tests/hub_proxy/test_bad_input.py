@@ -32,11 +32,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.hub_proxy.bridge_process import JSON_AND_SSE
 from tests.hub_proxy.test_standalone_hub import Hub
 
 HTTP_SECONDS: Final = 30.0
 MAX_BODY_BYTES: Final = 4 * 1024 * 1024  # the transport's documented default limit
-ACCEPT_BOTH: Final = "application/json, text/event-stream"
 JSON: Final = "application/json"
 SSE: Final = "text/event-stream"
 SESSION: Final = "Mcp-Session-Id"
@@ -143,7 +143,7 @@ def send(
 
 
 def mcp_headers(session_id: str | None = None) -> dict[str, str]:
-    headers = {"Content-Type": JSON, "Accept": ACCEPT_BOTH}
+    headers = {"Content-Type": JSON, "Accept": JSON_AND_SSE}
     if session_id is not None:
         headers[SESSION] = session_id
     return headers
@@ -280,7 +280,7 @@ def test_unknown_method_is_200_with_method_not_found(hub: Hub, sessions: dict[st
 def test_wrong_content_type_is_415(
     hub: Hub, sessions: dict[str, str], content_type: str | None
 ) -> None:
-    headers = {"Accept": ACCEPT_BOTH, SESSION: sessions["/mcp"]}
+    headers = {"Accept": JSON_AND_SSE, SESSION: sessions["/mcp"]}
     if content_type is not None:
         headers["Content-Type"] = content_type
     answer = send(hub, "/mcp", b'{"jsonrpc":"2.0","id":1,"method":"ping"}', headers=headers)

@@ -24,6 +24,7 @@ import anyio
 import pytest
 from mcp.types import ToolListChangedNotification
 
+from tests.hub_proxy.bridge_process import JSON_AND_SSE
 from tests.hub_proxy.test_standalone_hub import connected, tool_names
 from tests.testbed.kube import ControlPlane
 from tests.testbed.mcp_servers import running_everything_http
@@ -53,7 +54,7 @@ def everything(tmp_path: Path) -> Iterator[str]:
 
 def initialize_status(url: str, token: str | None) -> int | None:
     """The HTTP status of an (empty) initialize with ``token``; None if nothing answered."""
-    headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+    headers = {"Content-Type": "application/json", "Accept": JSON_AND_SSE}
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
     request = urllib.request.Request(url, data=b"{}", headers=headers)  # noqa: S310 - loopback
