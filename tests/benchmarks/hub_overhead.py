@@ -4,8 +4,8 @@ Run on demand (not part of the test suite); it prints its figures as JSON:
 
     .venv/bin/python -m tests.benchmarks.hub_overhead [--quick]
 
-Two measurements, each a ratio or a difference against a baseline taken in the
-same run, because these machines are noisy (ARCHITECTURE.md, "How fast"):
+Three measurements, each a ratio or a difference against a baseline taken in
+the same run, because these machines are noisy (ARCHITECTURE.md, "How fast"):
 
 * **Call overhead.**  ``tools/call`` of server-everything's ``echo``, with the
   MCP SDK client, through the hub (``/mcp/everything``) and "direct".  Direct
@@ -16,11 +16,20 @@ same run, because these machines are noisy (ARCHITECTURE.md, "How fast"):
   with everything as its own stdio child against the bridge with everything as
   *its* stdio child -- the same multiplexer on both sides, so the difference is
   the hub's routing and session layer -- and the output says which.  With
-  remote support the hub-with-stdio-child route is measured too.  Latency:
-  sequential calls after a warm-up, hub and direct interleaved call by call;
-  targets: added p50 at most 1 ms.  Throughput: N concurrent callers (one
-  session each) for a fixed number of calls, direct and hub alternated;
-  target: hub at least 80% of direct.
+  remote support two more routes are measured: the hub with everything as its
+  own stdio child, and :mod:`tests.benchmarks.plain_forwarder` in front of the
+  same bridge -- aiohttp's server and client and nothing else, the floor of
+  any hop built on them here, so that the hub's own share can be told from
+  the hop's.  Latency: sequential calls after a warm-up, the routes
+  interleaved call by call; target: added p50 at most 1 ms.  Throughput with
+  ``echo`` is reported for context only: the client process is the
+  bottleneck there, not the upstream.
+* **Throughput with a busy upstream.**  The target's case, "when the upstream
+  is the bottleneck": :mod:`tests.benchmarks.busy_server` computes for a few
+  milliseconds per call, behind its own bridge; N concurrent callers (one
+  session each) make a fixed number of calls, direct and through the hub
+  alternated, and the upstream's CPU share in the direct runs shows it is the
+  one at work.  Target: the hub at least 80% of direct.
 * **Group listing.**  ``tools/list`` at ``/mcp/{group}`` for a group of 50
   stdio servers (``mcp-server-time``), in raw HTTP so that the figure is the
   hub's and not the client's JSON parsing; target: p50 under 20 ms.  The SDK
@@ -35,13 +44,14 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import statistics
 import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -168,16 +178,32 @@ async def interleaved_latency(urls: dict[str, str], calls: int, warmup: int) -> 
     return {name: percentiles(values) for name, values in samples.items()} | {"_raw": samples}
 
 
-async def throughput(url: str, callers: int, total: int) -> float:
+Call = Callable[[Client, int], Awaitable[None]]
+
+
+async def echo_call(client: Client, i: int) -> None:
+    await echo(client, f"call {i}")
+
+
+def busy_call(milliseconds: float) -> Call:
+    async def call(client: Client, _i: int) -> None:
+        result = await client.call_tool("work", {"milliseconds": milliseconds})
+        if result.is_error:
+            raise RuntimeError(f"work failed: {result}")
+
+    return call
+
+
+async def throughput(url: str, callers: int, total: int, call: Call) -> float:
     """Calls per second of ``callers`` concurrent sessions making ``total`` calls together."""
     per_caller = total // callers
     async with contextlib.AsyncExitStack() as stack:
         clients = [await stack.enter_async_context(connect(url)) for _ in range(callers)]
-        await asyncio.gather(*(echo(client, "warm-up") for client in clients))
+        await asyncio.gather(*(call(client, 0) for client in clients))
 
         async def caller(client: Client) -> None:
             for i in range(per_caller):
-                await echo(client, f"call {i}")
+                await call(client, i)
 
         start = time.perf_counter()
         await asyncio.gather(*(caller(client) for client in clients))
@@ -185,42 +211,77 @@ async def throughput(url: str, callers: int, total: int) -> float:
     return per_caller * callers / elapsed
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextlib.contextmanager
+def running_forwarder(upstream: str, log_dir: Path) -> Iterator[str]:
+    """The plain aiohttp forwarder in front of ``upstream``; yields its URL."""
+    port = free_port()
+    argv = [sys.executable, "-m", "tests.benchmarks.plain_forwarder", str(port), upstream]
+    process = ManagedProcess("forwarder", argv, log_dir=log_dir, cwd=REPO_ROOT)
+    try:
+        process.wait_until(lambda: port_is_open(port), timeout=START_SECONDS, what="listening")
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        process.stop()
+
+
+def rates_by_route(rates: dict[str, list[float]]) -> dict[str, list[float]]:
+    return {
+        f"{name}_calls_per_s": [round(rate, 1) for rate in values] for name, values in rates.items()
+    }
+
+
 async def call_overhead(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     everything = command_of(everything_stdio())
     remote = hub_serves_remote(work)
-    with running_bridge(work / "bridge", command=everything) as bridge:
+    with contextlib.ExitStack() as stack:
+        bridge = stack.enter_context(running_bridge(work / "bridge", command=everything))
         config = work / "overhead-config"
         config.mkdir(parents=True)
         (config / "everything.yaml").write_text(stdio_server("everything", everything))
         if remote:
             (config / "via-bridge.yaml").write_text(remote_server("via-bridge", bridge.url))
-        with running_hub(config, work / "hub-overhead", START_SECONDS) as port:
-            hub_stdio = f"http://127.0.0.1:{port}/mcp/everything"
-            hub_route = f"http://127.0.0.1:{port}/mcp/via-bridge" if remote else hub_stdio
-            urls = {"direct": bridge.url, "hub": hub_route}
-            if remote:
-                urls["hub_stdio_child"] = hub_stdio
-            with anyio.fail_after(PHASE_SECONDS):
-                latency = await interleaved_latency(urls, args.calls, args.warmup)
-                rates: dict[str, list[float]] = {name: [] for name in urls}
-                for _ in range(args.rounds):
-                    for name, url in urls.items():
-                        rates[name].append(
-                            await throughput(url, args.callers, args.throughput_calls)
-                        )
+        port = stack.enter_context(running_hub(config, work / "hub-overhead", START_SECONDS))
+        hub_stdio = f"http://127.0.0.1:{port}/mcp/everything"
+        hub_route = f"http://127.0.0.1:{port}/mcp/via-bridge" if remote else hub_stdio
+        urls = {"direct": bridge.url, "hub": hub_route}
+        if remote:
+            urls["hub_stdio_child"] = hub_stdio
+            urls["plain_forwarder"] = stack.enter_context(
+                running_forwarder(bridge.url, work / "forwarder")
+            )
+        with anyio.fail_after(PHASE_SECONDS):
+            latency = await interleaved_latency(urls, args.calls, args.warmup)
+            rates: dict[str, list[float]] = {name: [] for name in urls}
+            for _ in range(args.rounds):
+                for name, url in urls.items():
+                    rates[name].append(
+                        await throughput(url, args.callers, args.throughput_calls, echo_call)
+                    )
     raw = latency.pop("_raw")
     paired = [h - d for h, d in zip(raw["hub"], raw["direct"], strict=True)]
     added_p50 = latency["hub"]["p50_ms"] - latency["direct"]["p50_ms"]
     median_rates = {name: statistics.median(values) for name, values in rates.items()}
-    percent = 100 * median_rates["hub"] / median_rates["direct"]
-    stdio_child: dict[str, float] = {}
+
+    def added(route: str) -> float:
+        difference: float = latency[route]["p50_ms"] - latency["direct"]["p50_ms"]
+        return round(difference, 3)
+
+    def percent(route: str) -> float:
+        return round(100 * median_rates[route] / median_rates["direct"], 1)
+
+    beside: dict[str, float] = {}
     if remote:
-        stdio_child = {
-            "hub_stdio_child_added_p50_ms": round(
-                latency["hub_stdio_child"]["p50_ms"] - latency["direct"]["p50_ms"], 3
-            ),
-            "hub_stdio_child_percent_of_direct_throughput": round(
-                100 * median_rates["hub_stdio_child"] / median_rates["direct"], 1
+        beside = {
+            "hub_stdio_child_added_p50_ms": added("hub_stdio_child"),
+            "plain_forwarder_added_p50_ms": added("plain_forwarder"),
+            "hub_beyond_plain_forwarder_p50_ms": round(
+                latency["hub"]["p50_ms"] - latency["plain_forwarder"]["p50_ms"], 3
             ),
         }
     what = (
@@ -244,21 +305,54 @@ async def call_overhead(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             "paired_difference_p50_ms": ms(statistics.median(paired)),
             "target_added_p50_ms": TARGET_ADDED_P50_MS,
             "meets_target": added_p50 <= TARGET_ADDED_P50_MS,
+            **beside,
         },
-        "throughput": {
+        "client_bound_throughput": {
+            "note": "echo costs the upstream little: the benchmark's own client process is "
+            "the bottleneck here, and every route's processes share its two cores",
             "callers": args.callers,
             "calls_per_run": args.throughput_calls // args.callers * args.callers,
             "runs_each": args.rounds,
-            **{
-                f"{name}_calls_per_s": [round(rate, 1) for rate in values]
-                for name, values in rates.items()
-            },
-            "hub_percent_of_direct": round(percent, 1),
-            "target_percent": TARGET_THROUGHPUT_PERCENT,
-            "meets_target": percent >= TARGET_THROUGHPUT_PERCENT,
+            **rates_by_route(rates),
+            **{f"{name}_percent_of_direct": percent(name) for name in urls if name != "direct"},
         },
-        "hub_with_stdio_child_vs_direct_bridge": stdio_child
-        or "same as the main comparison (no spec.remote support)",
+    }
+
+
+async def busy_upstream_throughput(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    """The throughput target's case: an upstream busy for each call, direct and behind the hub."""
+    busy = [sys.executable, str(REPO_ROOT / "tests" / "benchmarks" / "busy_server.py")]
+    call = busy_call(args.busy_ms)
+    with running_bridge(work / "busy-bridge", command=busy) as bridge:
+        config = work / "busy-config"
+        config.mkdir(parents=True)
+        (config / "busy.yaml").write_text(remote_server("busy", bridge.url))
+        with running_hub(config, work / "hub-busy", START_SECONDS) as port:
+            urls = {"direct": bridge.url, "hub": f"http://127.0.0.1:{port}/mcp/busy"}
+            server = bridge.child_pid()
+            rates: dict[str, list[float]] = {name: [] for name in urls}
+            busy_share: list[float] = []
+            with anyio.fail_after(PHASE_SECONDS):
+                for _ in range(args.rounds):
+                    for name, url in urls.items():
+                        cpu_before, started = cpu_seconds(server), time.perf_counter()
+                        rates[name].append(
+                            await throughput(url, args.callers, args.busy_calls, call)
+                        )
+                        if name == "direct":
+                            spent = cpu_seconds(server) - cpu_before
+                            busy_share.append(100 * spent / (time.perf_counter() - started))
+    percent = 100 * statistics.median(rates["hub"]) / statistics.median(rates["direct"])
+    return {
+        "upstream": f"busy_server.py behind the bridge, each call computing {args.busy_ms} ms",
+        "upstream_cpu_percent_of_a_core_direct": round(statistics.median(busy_share), 1),
+        "callers": args.callers,
+        "calls_per_run": args.busy_calls // args.callers * args.callers,
+        "runs_each": args.rounds,
+        **rates_by_route(rates),
+        "hub_percent_of_direct": round(percent, 1),
+        "target_percent": TARGET_THROUGHPUT_PERCENT,
+        "meets_target": percent >= TARGET_THROUGHPUT_PERCENT,
     }
 
 
@@ -331,6 +425,7 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     result: dict[str, Any] = {}
     if not args.skip_overhead:
         result["call_overhead"] = await call_overhead(args, work)
+        result["busy_upstream_throughput"] = await busy_upstream_throughput(args, work)
     if not args.skip_group:
         result["group_tools_list"] = await group_listing(args, work)
     return result
@@ -343,6 +438,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--callers", type=int, default=16, help="concurrent sessions")
     parser.add_argument("--throughput-calls", type=int, default=1600)
     parser.add_argument("--rounds", type=int, default=3, help="throughput runs per route")
+    parser.add_argument("--busy-ms", type=float, default=5.0, help="the busy upstream's work")
+    parser.add_argument("--busy-calls", type=int, default=800)
     parser.add_argument("--group-size", type=int, default=50)
     parser.add_argument("--group-ready-seconds", type=float, default=300.0)
     parser.add_argument("--list-calls", type=int, default=200)
@@ -358,6 +455,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.calls, args.warmup, args.rounds, args.throughput_calls = 300, 50, 1, 800
+        args.busy_calls = 320
         args.skip_group = True
     with tempfile.TemporaryDirectory(prefix="mcphub-hub-bench-") as tmp:
         work = args.keep or Path(tmp)

@@ -1,0 +1,31 @@
+"""A stdio MCP server whose one tool keeps it busy: the upstream as the bottleneck.
+
+``work`` computes for the milliseconds it is asked to, holding the server's
+only thread, so calls are served one after another and the server's core is
+what limits how many a second get through.  That is the case the hub's
+throughput target is about: behind the hub, a busy upstream should serve
+nearly as many calls as when called directly, the hub's own work fitting on
+the other core.  Run it as ``python tests/benchmarks/busy_server.py``.
+"""
+
+from __future__ import annotations
+
+import time
+
+from mcp.server.mcpserver import MCPServer
+
+server = MCPServer("busy")
+
+
+@server.tool()
+def work(milliseconds: float) -> str:
+    """Compute for ``milliseconds`` of wall time, answering nothing else meanwhile."""
+    deadline = time.perf_counter() + milliseconds / 1000
+    spins = 0
+    while time.perf_counter() < deadline:
+        spins += 1
+    return f"worked {milliseconds} ms"
+
+
+if __name__ == "__main__":
+    server.run("stdio")
