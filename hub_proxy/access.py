@@ -105,6 +105,10 @@ class AccessControl:
         self._audit.record(principal, action, item, decision)
         return decision
 
+    async def close(self, _app: web.Application) -> None:
+        """Write the audit lines still batched, so that the last calls before a stop are audited."""
+        self._audit.flush()
+
     def visible(self, principal: Principal, kind: ItemKind, items: Sequence[Item]) -> list[bool]:
         """Which of a list's items the principal may see, audited as one list."""
         evaluator = self.evaluator

@@ -98,6 +98,7 @@ def create_app(
     serve each other's sessions.
     """
     app = web.Application(middlewares=[access.middleware])
+    app.on_cleanup.append(access.close)
     app[CATALOG] = live
     app[UPSTREAMS] = upstreams
     app.router.add_get("/healthz", healthz)

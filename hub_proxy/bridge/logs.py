@@ -19,11 +19,20 @@ from typing import Final
 _STANDARD: Final = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
 
+# ``json.dumps`` with any non-default option builds a new encoder per call.
+_ENCODE: Final = json.JSONEncoder(default=str, ensure_ascii=False).encode
+
+
 class JsonLineFormatter(logging.Formatter):
+    def __init__(self) -> None:
+        super().__init__()
+        # The time up to the second changes once a second, not once a line.
+        self._second = -1
+        self._second_text = ""
+
     def format(self, record: logging.LogRecord) -> str:
-        created = datetime.datetime.fromtimestamp(record.created, datetime.UTC)
         entry = {
-            "time": created.isoformat(timespec="milliseconds"),
+            "time": self._time(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "event": record.getMessage(),
@@ -31,7 +40,15 @@ class JsonLineFormatter(logging.Formatter):
         entry.update((key, value) for key, value in vars(record).items() if key not in _STANDARD)
         if record.exc_info:
             entry["error"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str, ensure_ascii=False)
+        return _ENCODE(entry)
+
+    def _time(self, created: float) -> str:
+        """``created`` in ISO 8601, UTC, to the millisecond."""
+        second = int(created)
+        if second != self._second:
+            moment = datetime.datetime.fromtimestamp(second, datetime.UTC)
+            self._second, self._second_text = second, moment.strftime("%Y-%m-%dT%H:%M:%S")
+        return f"{self._second_text}.{int((created - second) * 1000):03d}+00:00"
 
 
 def configure(level: int = logging.INFO) -> None:

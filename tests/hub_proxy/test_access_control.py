@@ -12,6 +12,7 @@ hub that refuses everything fails here too.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -576,3 +577,19 @@ async def test_prompts_and_their_completions_follow_the_get_grant(guarded: Guard
     assert completed.result["completion"]["values"] == []
     got = await request(url, "prompts/get", {"name": "completable-prompt"}, ci, session)
     assert got.error["message"] == "Unknown prompt: completable-prompt"
+
+
+async def test_a_call_just_before_a_clean_stop_is_still_audited(tmp_path: Path) -> None:
+    """Audit lines are written in batches; stopping the hub writes the last batch."""
+    hub = start_hub(tmp_path)
+    try:
+        answer = await call(hub.url("/mcp/time"), "get_current_time", {}, {"timezone": "UTC"})
+        assert answer.result is not None, answer.error
+    finally:
+        await asyncio.to_thread(hub.process.stop)
+    # The hub's own lines are JSON; its children's stderr, passed through, may not be.
+    lines = hub.process.log_path.read_text().splitlines()
+    audited = [json.loads(line) for line in lines if '"logger": "hub_proxy.audit"' in line]
+    assert [(line["event"], line["action"], line["item"]) for line in audited] == [
+        ("access allowed", "call", "get_current_time")
+    ]

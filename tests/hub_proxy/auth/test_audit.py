@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import time
 
 import pytest
 from prometheus_client import CollectorRegistry
 
-from hub_proxy.auth.audit import DENIED_NAMES_LOGGED, Audit
+from hub_proxy.auth.audit import BATCH_SECONDS, DENIED_NAMES_LOGGED, Audit
 from hub_proxy.auth.policy import Decision, Item
 from hub_proxy.auth.principal import AUTHENTICATED, Principal
 from hub_proxy.bridge.logs import JsonLineFormatter
@@ -136,3 +138,35 @@ def test_the_counter_is_labelled_by_bounded_sets_only(
         "policy",
     }
     assert not any("alice" in str(sample) or "say" in str(sample) for sample in family.samples)
+
+
+async def test_in_an_event_loop_lines_are_written_in_a_batch_a_moment_later(
+    audit: Audit, registry: CollectorRegistry, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="hub_proxy.audit"):
+        decided = time.time()
+        audit.record(ALICE, "call", ECHO, DENIED)
+        audit.record_list(ALICE, "tool", [(ECHO, ALLOWED)])
+        # Counted at once; the lines wait for the batch.
+        assert count(registry, "call", "deny", "team/refuse") == 1
+        assert audit_records(caplog) == []
+        await asyncio.sleep(BATCH_SECONDS * 5)
+    denied, listed = audit_records(caplog)
+    assert (denied.getMessage(), listed.getMessage()) == ("access denied", "list filtered")
+    # Each line keeps the time of its decision, not of its writing.
+    assert decided <= denied.created <= listed.created < decided + BATCH_SECONDS
+    line = json.loads(JsonLineFormatter().format(denied))
+    assert line["policy"] == "team/refuse"
+    assert line["time"].startswith(time.strftime("%Y-%m-%dT%H:%M", time.gmtime(decided)))
+
+
+async def test_flush_writes_the_batched_lines_at_once(
+    audit: Audit, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="hub_proxy.audit"):
+        audit.record(ALICE, "call", ECHO, ALLOWED)
+        audit.flush()
+        assert [r.getMessage() for r in audit_records(caplog)] == ["access allowed"]
+        await asyncio.sleep(BATCH_SECONDS * 5)
+    # The batch's timer finds nothing left to write.
+    assert len(audit_records(caplog)) == 1
