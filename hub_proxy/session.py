@@ -420,10 +420,12 @@ def session_factory(
     """The transport's :class:`~hub_proxy.transport.SessionFactory` for the scope ``key``."""
 
     def open_session(peer: Peer) -> Session:
-        path = _scope_of(live.current, key).path
-        logger.info(
+        # Debug, not info: the transports log the sessions clients open, with
+        # their owner, and a 2026-07-28 request is a session of its own -- one
+        # line per call, said already by the call's audit line.
+        logger.debug(
             "hub session opened",
-            extra={"scope": path, "session": peer.session_id, "principal": caller().key},
+            extra={"scope": key, "session": peer.session_id},
         )
         return HubSession(key, live, upstreams, access, peer)
 

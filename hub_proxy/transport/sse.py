@@ -124,7 +124,10 @@ class SSEEndpoint:
         owner = owner_of(request)
         session = _StreamSession(_SESSION_IDS.issue(owner), owner, self._factory)
         self._sessions[session.session_id] = session
-        logger.info("legacy SSE session opened", extra={"session": session.session_id})
+        logger.info(
+            "legacy SSE session opened",
+            extra={"session": session.session_id, "path": request.path, "owner": owner or None},
+        )
         reason = "the server ended the stream"
         try:
             stream = await event_stream(request)

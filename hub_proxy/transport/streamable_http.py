@@ -389,7 +389,7 @@ class StreamableHTTPEndpoint:
         # same carried-over id finds this session rather than making another.
         session = _ClientSession(session_id, owner, self._options.backlog, self._factory)
         self._sessions[session_id] = session
-        logger.info(event, extra={"session": session_id})
+        logger.info(event, extra={"session": session_id, "owner": owner or None})
         await self._close_idle_sessions(horizon)
         return session
 

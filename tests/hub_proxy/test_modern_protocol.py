@@ -76,6 +76,18 @@ async def test_clients_that_shake_hands_keep_their_2025_11_25_sessions(hub: Hub)
     assert json.loads(only_text(now.content))["timezone"] == "UTC"
 
 
+async def test_2026_07_28_calls_log_no_session_line_each(hub: Hub) -> None:
+    """Inside the hub each such request is a session of its own; the log does not say so per
+    call (the call's audit line is its record)."""
+    opened_before = hub.process.log_path.read_text().count("session opened")
+    with anyio.fail_after(TEST_SECONDS):
+        async with connected(hub.url(), mode="auto") as client:
+            assert client.protocol_version == MODERN
+            for n in range(3):
+                await client.call_tool("everything__echo", {"message": f"call {n}"})
+    assert hub.process.log_path.read_text().count("session opened") == opened_before
+
+
 async def test_an_upstreams_request_to_a_2026_07_28_client_fails_at_once(hub: Hub) -> None:
     """The revision has no server-to-client requests, and the hub bridges no input_required:
     the upstream is told so at once instead of waiting for a client that cannot answer."""
