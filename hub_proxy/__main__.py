@@ -32,7 +32,6 @@ the configuration is the command line of a standalone hub.
 from __future__ import annotations
 
 import argparse
-import functools
 import logging
 import os
 import sys
@@ -105,8 +104,9 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         log_catalog(catalog)
     live = LiveCatalog(catalog)
+    reviews = kube.TokenReviews(connection) if connection is not None else None
     try:
-        access = _access_control(args, live, connection)
+        access = _access_control(args, live, reviews if args.token_review else None)
         session_key = _session_key(args.session_key)
     except (AuthConfigError, OSError, ValueError) as exc:
         print(f"mcphub-hub: {exc}", file=sys.stderr)
@@ -119,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
         folder=None if args.cluster else args.config,
         cluster=(connection, args.namespace) if connection is not None else None,
     )
+    if reviews is not None:
+        app.on_cleanup.append(lambda _app: reviews.close())
     web.run_app(
         app,
         host=args.host,
@@ -194,7 +196,7 @@ def _access_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _access_control(
-    args: argparse.Namespace, live: LiveCatalog, connection: kube.Connection | None
+    args: argparse.Namespace, live: LiveCatalog, reviews: kube.TokenReviews | None
 ) -> AccessControl:
     """The authenticator the arguments describe, over the catalog in ``live``."""
     issuers = [
@@ -202,11 +204,8 @@ def _access_control(
         *(_issuer(spec, "--jwks", args.audience, secret_file=False) for spec in args.jwks),
         *(JWTIssuer(url, _audience(args.audience, "--oidc-issuer")) for url in args.oidc_issuer),
     ]
-    review = None
-    if args.token_review:
-        if connection is None:
-            raise AuthConfigError("--token-review needs --cluster: it asks the Kubernetes API")
-        review = functools.partial(kube.review_token, connection)
+    if args.token_review and reviews is None:
+        raise AuthConfigError("--token-review needs --cluster: it asks the Kubernetes API")
     settings = AuthSettings(
         jwt_issuers=tuple(issuers),
         token_review_audience=_audience(args.audience, "--token-review")
@@ -215,7 +214,7 @@ def _access_control(
         anonymous=args.anonymous,
     )
     return AccessControl(
-        Authenticator(settings, review=review), live, Audit(), public_url=args.public_url
+        Authenticator(settings, review=reviews), live, Audit(), public_url=args.public_url
     )
 
 

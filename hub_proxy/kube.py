@@ -211,28 +211,41 @@ class ClusterWatch:
 REVIEW_SECONDS: Final = 10.0
 
 
-async def review_token(
-    connection: Connection, token: str, audiences: Sequence[str]
-) -> dict[str, Any]:
-    """Ask the API server whether ``token`` is valid for ``audiences``: the TokenReview's status.
+class TokenReviews:
+    """Asks the API server whether tokens are valid, over one kept-alive connection.
 
-    Bind the connection (``functools.partial(review_token, connection)``) to
-    get a :class:`hub_proxy.auth.tokenreview.ReviewToken`.  The hub's
-    ServiceAccount needs ``create`` on ``tokenreviews.authentication.k8s.io``.
-    Raises :class:`aiohttp.ClientError` or :class:`TimeoutError` when the API
-    server does not answer with a review.
+    A :class:`hub_proxy.auth.tokenreview.ReviewToken`.  One client session for
+    all reviews, made on the first: a session per review cost the hub and the
+    API server a TCP and TLS handshake for every new token, which a caller
+    sending made-up tokens could repeat at will.  The hub's ServiceAccount
+    needs ``create`` on ``tokenreviews.authentication.k8s.io``.
     """
-    review = {
-        "apiVersion": "authentication.k8s.io/v1",
-        "kind": "TokenReview",
-        "spec": {"token": token, "audiences": list(audiences)},
-    }
-    url = f"{connection.server}/apis/authentication.k8s.io/v1/tokenreviews"
-    async with (
-        connection.client(aiohttp.ClientTimeout(total=REVIEW_SECONDS)) as session,
-        session.post(url, json=review) as response,
-    ):
-        response.raise_for_status()
-        answer = await response.json()
-    status = answer.get("status") if isinstance(answer, dict) else None
-    return status if isinstance(status, dict) else {}
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+        self._url = f"{connection.server}/apis/authentication.k8s.io/v1/tokenreviews"
+        self._http: aiohttp.ClientSession | None = None
+
+    async def __call__(self, token: str, audiences: Sequence[str]) -> dict[str, Any]:
+        """The TokenReview's status for ``token`` and ``audiences``.
+
+        Raises :class:`aiohttp.ClientError` or :class:`TimeoutError` when the
+        API server does not answer with a review.
+        """
+        if self._http is None:
+            self._http = self._connection.client(aiohttp.ClientTimeout(total=REVIEW_SECONDS))
+        review = {
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenReview",
+            "spec": {"token": token, "audiences": list(audiences)},
+        }
+        async with self._http.post(self._url, json=review) as response:
+            response.raise_for_status()
+            answer = await response.json()
+        status = answer.get("status") if isinstance(answer, dict) else None
+        return status if isinstance(status, dict) else {}
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+            self._http = None

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import functools
+import contextlib
 import ssl
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,9 +46,20 @@ def connection(control_plane: ControlPlane, monkeypatch: pytest.MonkeyPatch) -> 
     return kube.connection()
 
 
+@contextlib.asynccontextmanager
+async def reviewing(connection: kube.Connection) -> AsyncIterator[TokenReviewer]:
+    """A reviewer as the hub makes one, its client session closed afterwards."""
+    reviews = kube.TokenReviews(connection)
+    try:
+        yield TokenReviewer(reviews, REVIEW_AUDIENCE)
+    finally:
+        await reviews.close()
+
+
 @pytest.fixture
-def reviewer(connection: kube.Connection) -> TokenReviewer:
-    return TokenReviewer(functools.partial(kube.review_token, connection), REVIEW_AUDIENCE)
+async def reviewer(connection: kube.Connection) -> AsyncIterator[TokenReviewer]:
+    async with reviewing(connection) as made:
+        yield made
 
 
 async def test_a_token_for_the_audience_is_its_service_account(
@@ -96,18 +107,16 @@ async def test_a_hub_without_rbac_for_tokenreview_says_so(
     # The ServiceAccount itself may not create TokenReviews: what a hub without its RBAC meets.
     unprivileged = control_plane.token_kubeconfig(token(control_plane, account), tmp_path / "kc")
     monkeypatch.setenv("KUBECONFIG", str(unprivileged))
-    reviewer = TokenReviewer(
-        functools.partial(kube.review_token, kube.connection()), REVIEW_AUDIENCE
-    )
-    with pytest.raises(AuthUnavailableError, match="needs create on tokenreviews"):
-        await reviewer.authenticate(token(control_plane, account, REVIEW_AUDIENCE))
+    async with reviewing(kube.connection()) as reviewer:
+        with pytest.raises(AuthUnavailableError, match="needs create on tokenreviews"):
+            await reviewer.authenticate(token(control_plane, account, REVIEW_AUDIENCE))
 
 
 async def test_an_unreachable_api_server_is_unavailable_not_a_bad_token() -> None:
     nowhere = kube.Connection(f"https://127.0.0.1:{free_port()}", ssl.create_default_context(), {})
-    reviewer = TokenReviewer(functools.partial(kube.review_token, nowhere), REVIEW_AUDIENCE)
-    with pytest.raises(AuthUnavailableError, match="TokenReview failed"):
-        await reviewer.authenticate("a.b.c")
+    async with reviewing(nowhere) as reviewer:
+        with pytest.raises(AuthUnavailableError, match="TokenReview failed"):
+            await reviewer.authenticate("a.b.c")
 
 
 def _status(username: str = "system:serviceaccount:ns:agent", **changes: Any) -> dict[str, Any]:
@@ -154,31 +163,34 @@ async def test_the_authenticator_reviews_tokens_of_issuers_it_does_not_know_and_
     control_plane: ControlPlane, account: tuple[str, str], connection: kube.Connection
 ) -> None:
     reviews: list[str] = []
+    async with contextlib.AsyncExitStack() as stack:
+        api = kube.TokenReviews(connection)
+        stack.push_async_callback(api.close)
 
-    async def counted(token: str, audiences: Sequence[str]) -> Mapping[str, Any]:
-        reviews.append(token)
-        return await kube.review_token(connection, token, audiences)
+        async def counted(token: str, audiences: Sequence[str]) -> Mapping[str, Any]:
+            reviews.append(token)
+            return await api(token, audiences)
 
-    review: ReviewToken = counted
-    authenticator = Authenticator(
-        AuthSettings(
-            jwt_issuers=(JWTIssuer(HS_ISSUER, AUDIENCE, secret=SECRET),),
-            token_review_audience=REVIEW_AUDIENCE,
-        ),
-        review=review,
-    )
-    service_account = token(control_plane, account, REVIEW_AUDIENCE)
-    bearer = {"Authorization": f"Bearer {service_account}"}
-    first = await authenticator.authenticate(bearer)
-    assert (first.kind, first.namespace, first.name) == ("ServiceAccount", *account)
-    assert await authenticator.authenticate(bearer) is first
-    assert len(reviews) == 1
-    # A JWT of a configured issuer never reaches the API server.
-    user = await authenticator.authenticate(
-        {"Authorization": f"Bearer {sign_hs(claims(HS_ISSUER))}"}
-    )
-    assert user.kind == "User"
-    assert len(reviews) == 1
-    wrong = token(control_plane, account, "another-service")
-    with pytest.raises(InvalidCredentialsError):
-        await authenticator.authenticate({"Authorization": f"Bearer {wrong}"})
+        review: ReviewToken = counted
+        authenticator = Authenticator(
+            AuthSettings(
+                jwt_issuers=(JWTIssuer(HS_ISSUER, AUDIENCE, secret=SECRET),),
+                token_review_audience=REVIEW_AUDIENCE,
+            ),
+            review=review,
+        )
+        service_account = token(control_plane, account, REVIEW_AUDIENCE)
+        bearer = {"Authorization": f"Bearer {service_account}"}
+        first = await authenticator.authenticate(bearer)
+        assert (first.kind, first.namespace, first.name) == ("ServiceAccount", *account)
+        assert await authenticator.authenticate(bearer) is first
+        assert len(reviews) == 1
+        # A JWT of a configured issuer never reaches the API server.
+        user = await authenticator.authenticate(
+            {"Authorization": f"Bearer {sign_hs(claims(HS_ISSUER))}"}
+        )
+        assert user.kind == "User"
+        assert len(reviews) == 1
+        wrong = token(control_plane, account, "another-service")
+        with pytest.raises(InvalidCredentialsError):
+            await authenticator.authenticate({"Authorization": f"Bearer {wrong}"})
