@@ -340,9 +340,12 @@ class StreamableHTTPEndpoint:
         self, request: web.Request, request_id: jsonrpc.RequestId | None
     ) -> None:
         version = request.headers.get(PROTOCOL_VERSION_HEADER)
+        if version is None or version in self._options.protocol_versions:
+            return
+        # Only now: whether the scope serves the stateless revisions takes a look at its servers.
         stateless = self._stateless.versions if self._stateless is not None else ()
         supported = (*self._options.protocol_versions, *stateless)
-        if version is not None and version not in supported:
+        if version not in supported:
             raise RefusalError(
                 400,
                 f"unsupported {PROTOCOL_VERSION_HEADER} {version[:40]!r}; "
