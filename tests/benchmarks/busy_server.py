@@ -18,8 +18,13 @@ server = MCPServer("busy")
 
 
 @server.tool()
-def work(milliseconds: float) -> str:
-    """Compute for ``milliseconds`` of wall time, answering nothing else meanwhile."""
+async def work(milliseconds: float) -> str:
+    """Compute for ``milliseconds``, answering nothing else meanwhile.
+
+    A coroutine that never awaits, on purpose: the SDK runs plain functions in
+    worker threads, where calls would overlap and a call's cost would be time
+    spent waiting, not computing.
+    """
     deadline = time.perf_counter() + milliseconds / 1000
     spins = 0
     while time.perf_counter() < deadline:
