@@ -104,9 +104,11 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         log_catalog(catalog)
     live = LiveCatalog(catalog)
-    reviews = kube.TokenReviews(connection) if connection is not None else None
+    reviews = (
+        kube.TokenReviews(connection) if connection is not None and args.token_review else None
+    )
     try:
-        access = _access_control(args, live, reviews if args.token_review else None)
+        access = _access_control(args, live, reviews)
         session_key = _session_key(args.session_key)
     except (AuthConfigError, OSError, ValueError) as exc:
         print(f"mcphub-hub: {exc}", file=sys.stderr)
