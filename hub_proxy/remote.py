@@ -45,7 +45,7 @@ from mcp.shared.message import SessionMessage
 from mcp_types.jsonrpc import jsonrpc_message_adapter
 from pydantic import ValidationError
 
-from hub_proxy.bridge.channel import Link
+from hub_proxy.bridge.channel import Link, UnreadableError
 from hub_proxy.bridge.multiplexer import SERVER_UNAVAILABLE
 from hub_proxy.catalog import RemoteTarget
 from hub_proxy.remote_http import SESSION_EXPIRED, QueuedLink, StreamableHttpLink
@@ -84,7 +84,7 @@ class RemoteChannel:
 
 
 class _RemoteLink(QueuedLink):
-    """One upstream legacy-SSE session, as lines of JSON-RPC for the multiplexer."""
+    """One upstream legacy-SSE session, as JSON-RPC messages for the multiplexer."""
 
     def __init__(self, target: RemoteTarget) -> None:
         super().__init__()
@@ -115,7 +115,7 @@ class _RemoteLink(QueuedLink):
             self._ended = SESSION_EXPIRED if self._expired.is_set() else _describe(exc)
         finally:
             self._ended = self._ended or "closed by the hub"
-            self._inbox.put_nowait(b"")
+            self._inbox.put_nowait(None)
 
     def _connect(self) -> AbstractAsyncContextManager[TransportStreams]:
         headers = dict(self._target.headers)
@@ -153,22 +153,26 @@ class _RemoteLink(QueuedLink):
 
     async def _send_all(self, write: WriteStream[SessionMessage]) -> None:
         while True:
-            data = await self._outbox.get()
+            message = await self._outbox.get()
             try:
-                message = jsonrpc_message_adapter.validate_json(data)
+                sdk_message = jsonrpc_message_adapter.validate_python(jsonrpc.to_json(message))
             except ValidationError as exc:
-                # The multiplexer encodes what it forwards; this would be a bug there.
+                # The multiplexer forwards what it checked; this would be a bug there.
                 logger.error("not sent upstream: not a JSON-RPC message", extra={"why": str(exc)})
                 continue
-            await write.send(SessionMessage(message))
+            await write.send(SessionMessage(sdk_message))
 
     async def _receive_all(self, read: ReadStream[SessionMessage | Exception]) -> None:
         async for item in read:
             if isinstance(item, Exception):
                 logger.warning("upstream transport error", extra={"why": _describe(item)})
                 continue
-            line = item.message.model_dump_json(by_alias=True, exclude_unset=True)
-            self._inbox.put_nowait(line.encode() + b"\n")
+            decoded = item.message.model_dump(by_alias=True, exclude_unset=True, mode="json")
+            try:
+                self._inbox.put_nowait(jsonrpc.from_json(decoded))
+            except jsonrpc.MessageError as exc:
+                text = item.message.model_dump_json(by_alias=True, exclude_unset=True).encode()
+                self._inbox.put_nowait(UnreadableError(exc, text))
 
 
 def _describe(exc: BaseException) -> str:

@@ -1,16 +1,16 @@
-"""A lean streamable-HTTP client link: the multiplexer's JSON-RPC lines over aiohttp.
+"""A lean streamable-HTTP client link: the multiplexer's JSON-RPC messages over aiohttp.
 
 The MCP SDK's client transport put every message through httpx, anyio memory
 streams, task groups and two rounds of pydantic validation (lines to models and
 back), and its HTTP client sent headers and body as separate segments.  Behind
 the hub that cost about 5 ms per call and half the throughput of a direct
-connection, while the multiplexer needs none of it: it already speaks bytes of
-JSON-RPC.  So this link does the transport's part of the protocol and nothing
-more, on one keep-alive :class:`aiohttp.ClientSession` per lifetime:
+connection, while the multiplexer needs none of it: it already speaks
+JSON-RPC messages.  So this link does the transport's part of the protocol and
+nothing more, on one keep-alive :class:`aiohttp.ClientSession` per lifetime:
 
 * every message is a POST; the answer is a JSON body (one message or a batch)
   or an SSE stream parsed as it arrives, each event's data one message for the
-  multiplexer, as is;
+  multiplexer, decoded once, here;
 * ``Mcp-Session-Id`` from the ``initialize`` answer and ``MCP-Protocol-Version``
   from its result go on every later request;
 * a GET stream carries what the server sends on its own, if it offers one;
@@ -39,6 +39,7 @@ from typing import Any, Final
 
 import aiohttp
 
+from hub_proxy.bridge.channel import UnreadableError
 from hub_proxy.catalog import RemoteTarget
 from hub_proxy.transport import jsonrpc
 
@@ -62,29 +63,42 @@ logger = logging.getLogger(__name__)
 
 
 class QueuedLink:
-    """A link whose lines pass through two queues, for HTTP upstreams.
+    """A link whose messages pass through two queues, for HTTP upstreams.
 
     Over HTTP each message is an exchange of its own, with its own flow
-    control, so the multiplexer's writes only need queueing until a sender
-    picks them up; what the upstream says is queued for ``readline``, and an
-    empty line there means the session ended (``_ended`` says why).
+    control, so the multiplexer's messages only need queueing until a sender
+    picks them up; what the upstream says is queued for ``receive``, and None
+    there means the session ended (``_ended`` says why).
     """
 
     pid: int | None = None
 
     def __init__(self) -> None:
-        self._inbox: asyncio.Queue[bytes] = asyncio.Queue()
-        self._outbox: asyncio.Queue[bytes] = asyncio.Queue()
+        self._inbox: asyncio.Queue[jsonrpc.Message | UnreadableError | None] = asyncio.Queue()
+        self._outbox: asyncio.Queue[jsonrpc.Message] = asyncio.Queue()
         self._ended: str | None = None
 
-    async def readline(self) -> bytes:
-        return await self._inbox.get()
+    async def receive(self) -> jsonrpc.Message | None:
+        received = await self._inbox.get()
+        if isinstance(received, UnreadableError):
+            raise received
+        return received
 
-    def write(self, data: bytes) -> bool:
+    def send(self, message: jsonrpc.Message) -> bool:
         if self._ended is not None:
             return False
-        self._outbox.put_nowait(data)
+        self._outbox.put_nowait(message)
         return True
+
+    def _take(self, data: bytes) -> jsonrpc.Message | UnreadableError:
+        """Decode one message from the upstream and queue it, or what was wrong with it."""
+        taken: jsonrpc.Message | UnreadableError
+        try:
+            taken = jsonrpc.decode(data)
+        except jsonrpc.MessageError as exc:
+            taken = UnreadableError(exc, data)
+        self._inbox.put_nowait(taken)
+        return taken
 
     async def drain(self) -> None:
         return
@@ -132,21 +146,24 @@ class StreamableHttpLink(QueuedLink):
 
     async def _send_all(self) -> None:
         while True:
-            data = await self._outbox.get()
-            message = json.loads(data)
-            if "method" in message and "id" in message:
-                self._spawn(self._request(data, message))
+            message = await self._outbox.get()
+            if isinstance(message, jsonrpc.Request):
+                self._spawn(self._post(message))
             else:
-                await self._post(data, None, None)
-                if message.get("method") == "notifications/initialized":
+                await self._post(message)
+                if (
+                    isinstance(message, jsonrpc.Notification)
+                    and message.method == "notifications/initialized"
+                ):
                     self._spawn(self._listen())
 
-    async def _request(self, data: bytes, message: dict[str, Any]) -> None:
-        await self._post(data, message["id"], message["method"])
-
-    async def _post(self, data: bytes, request_id: object, method: str | None) -> None:
+    async def _post(self, message: jsonrpc.Message) -> None:
         """Send one message; feed what answers it to the multiplexer, or end the lifetime."""
+        request_id, method = (
+            (message.id, message.method) if isinstance(message, jsonrpc.Request) else (None, None)
+        )
         carried = _SESSION_HEADER in self._headers
+        data = jsonrpc.encode(message)
         try:
             async with self._http.post(self._url, data=data, headers=self._headers) as answer:
                 if await self._expired(answer, carried):
@@ -180,18 +197,20 @@ class StreamableHttpLink(QueuedLink):
         else:
             self._fail(request_id, f"answered with {answer.content_type!r}")
             return
-        answered = False
-        async for message in messages:
-            if initialize:
-                self._learn_version(message)
-            answered = answered or _answers(message, request_id)
-            self._inbox.put_nowait(message + b"\n")
+        answered, why = False, "ended its answer without answering"
+        async for data in messages:
+            message = self._take(data)
+            if isinstance(message, UnreadableError):
+                why = f"answered with something that is not a JSON-RPC message: {message}"
+            elif isinstance(message, jsonrpc.Result | jsonrpc.Error) and message.id == request_id:
+                answered = True
+                if initialize and isinstance(message, jsonrpc.Result):
+                    self._learn_version(message)
         if not answered:
-            self._fail(request_id, "ended its answer without answering")
+            self._fail(request_id, why)
 
-    def _learn_version(self, message: bytes) -> None:
-        result = json.loads(message).get("result")
-        version = result.get("protocolVersion") if isinstance(result, dict) else None
+    def _learn_version(self, initialized: jsonrpc.Result) -> None:
+        version = initialized.result.get("protocolVersion")
         if isinstance(version, str):
             self._headers[_VERSION_HEADER] = version
 
@@ -199,8 +218,9 @@ class StreamableHttpLink(QueuedLink):
         """Answer a request the upstream could not take; a lost notification is only logged."""
         logger.warning("upstream refused a message", extra={"url": self._url, "why": why})
         if jsonrpc.is_request_id(request_id):
-            error = jsonrpc.Error(request_id, jsonrpc.INTERNAL_ERROR, f"the upstream {why}")
-            self._inbox.put_nowait(jsonrpc.encode(error) + b"\n")
+            self._inbox.put_nowait(
+                jsonrpc.Error(request_id, jsonrpc.INTERNAL_ERROR, f"the upstream {why}")
+            )
 
     # -- the server's own stream ---------------------------------------------------------------
 
@@ -215,8 +235,8 @@ class StreamableHttpLink(QueuedLink):
                         return
                     if stream.status == _METHOD_NOT_ALLOWED or stream.content_type != _SSE:
                         return
-                    async for message in _events(stream):
-                        self._inbox.put_nowait(message + b"\n")
+                    async for data in _events(stream):
+                        self._take(data)
             except aiohttp.ClientError as exc:
                 # Not the end of the lifetime: a caller would then wait for a
                 # re-initialization instead of failing at once.  The next POST
@@ -236,10 +256,10 @@ class StreamableHttpLink(QueuedLink):
         return True
 
     def _end(self, why: str) -> None:
-        """End this lifetime once; the empty line tells the multiplexer."""
+        """End this lifetime once; None tells the multiplexer."""
         if self._ended is None:
             self._ended = why
-            self._inbox.put_nowait(b"")
+            self._inbox.put_nowait(None)
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task: asyncio.Task[None] = asyncio.create_task(work)
@@ -250,7 +270,7 @@ class StreamableHttpLink(QueuedLink):
 async def _json_body(answer: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
     body = await answer.read()
     if body.lstrip().startswith(b"["):
-        # A batch: the multiplexer reads one message a line.
+        # A batch: the multiplexer takes one message at a time.
         for message in json.loads(body):
             yield json.dumps(message, separators=(",", ":")).encode()
     elif body.strip():
@@ -286,12 +306,6 @@ async def _events(stream: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
             # ``id``, ``retry`` and comments (an empty field) serve resumption,
             # which this link does not attempt: a lost connection ends the lifetime.
         del buffer[:start]
-
-
-def _answers(message: bytes, request_id: object) -> bool:
-    """Whether ``message`` is the answer to ``request_id`` (and not, say, its progress)."""
-    decoded = json.loads(message)
-    return isinstance(decoded, dict) and "method" not in decoded and decoded.get("id") == request_id
 
 
 def _describe(exc: BaseException) -> str:

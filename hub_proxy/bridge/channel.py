@@ -44,6 +44,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Final, Protocol
 
+from hub_proxy.transport import jsonrpc
+
 # A server's message may be large (a base64 image, a big resource); a longer
 # line is dropped, with a log, rather than buffered without limit.
 MAX_LINE_BYTES: Final = 64 * 1024 * 1024
@@ -56,25 +58,39 @@ class ChannelError(Exception):
     """The server could not be reached: the command would not start, a path is no FIFO."""
 
 
-class Link(Protocol):
-    """One lifetime of the server, as newline-delimited JSON-RPC bytes both ways.
+class UnreadableError(Exception):
+    """The server sent something that is not a JSON-RPC message; reading may go on."""
 
-    A protocol rather than a base class so that a link need not be a pair of
-    asyncio streams: the hub's remote upstreams speak HTTP (see :mod:`hub_proxy.remote`).
+    def __init__(self, error: jsonrpc.MessageError, text: bytes) -> None:
+        super().__init__(error.reason)
+        self.error = error
+        self.text = text
+
+
+class Link(Protocol):
+    """One lifetime of the server, as JSON-RPC messages both ways.
+
+    Messages, not bytes: a stdio server's link encodes and decodes its lines,
+    while the hub's remote upstreams speak HTTP (see :mod:`hub_proxy.remote`)
+    and must look into each message anyway -- to tell requests, which get an
+    HTTP exchange each, from the rest -- so each message is parsed once, by the
+    link, and the multiplexer takes it as it is.  A protocol rather than a base
+    class so that a link need not be a pair of asyncio streams.
     """
 
     @property
     def pid(self) -> int | None:
         """The server's process, when this side of the link knows it."""
 
-    async def readline(self) -> bytes:
-        """The next message from the server, with its newline; ``b""`` once the link ended.
+    async def receive(self) -> jsonrpc.Message | None:
+        """The next message from the server; None once the link ended.
 
-        Raises ValueError for a line over :data:`MAX_LINE_BYTES`; reading may go on.
+        Raises :class:`UnreadableError` for what is no JSON-RPC message, and
+        ValueError for a line over :data:`MAX_LINE_BYTES`; reading may go on.
         """
 
-    def write(self, data: bytes) -> bool:
-        """Queue one line for the server; False once the server stopped reading."""
+    def send(self, message: jsonrpc.Message) -> bool:
+        """Queue one message for the server; False once the server stopped reading."""
 
     async def drain(self) -> None:
         """Wait while the server is slow to read; returns at once if it is gone."""
@@ -92,13 +108,22 @@ class StreamLink(abc.ABC):
         self._reader = reader
         self._writer = writer
 
-    async def readline(self) -> bytes:
-        return await self._reader.readline()
+    async def receive(self) -> jsonrpc.Message | None:
+        while True:
+            line = await self._reader.readline()
+            if not line:
+                return None
+            if not line.isspace():
+                break
+        try:
+            return jsonrpc.decode(line)
+        except jsonrpc.MessageError as exc:
+            raise UnreadableError(exc, line) from exc
 
-    def write(self, data: bytes) -> bool:
+    def send(self, message: jsonrpc.Message) -> bool:
         if self._writer.is_closing():
             return False
-        self._writer.write(data)
+        self._writer.write(jsonrpc.encode(message) + b"\n")
         return True
 
     async def drain(self) -> None:

@@ -56,7 +56,7 @@ from typing import Any, Final
 
 from mcp_types.version import LATEST_HANDSHAKE_VERSION
 
-from hub_proxy.bridge.channel import Channel, ChannelError, Link
+from hub_proxy.bridge.channel import Channel, ChannelError, Link, UnreadableError
 from hub_proxy.transport import Peer, SessionClosedError, jsonrpc
 
 # In JSON-RPC's implementation-defined range: the server process is not there
@@ -349,7 +349,7 @@ class Multiplexer:
 
     def _send(self, message: jsonrpc.Message) -> None:
         link = self._link
-        if link is None or not link.write(jsonrpc.encode(message) + b"\n"):
+        if link is None or not link.send(message):
             logger.info("server not running; message dropped", extra={"dropped": _brief(message)})
 
     # -- server to clients ------------------------------------------------------------------
@@ -357,19 +357,15 @@ class Multiplexer:
     async def _read(self, link: Link) -> None:
         while True:
             try:
-                line = await link.readline()
+                message = await link.receive()
+            except UnreadableError as unreadable:
+                self._refuse(unreadable.error, unreadable.text)
+                continue
             except ValueError:
                 logger.error("server wrote an overlong line; dropped it")
                 continue
-            if not line:
+            if message is None:
                 return
-            if line.isspace():
-                continue
-            try:
-                message = jsonrpc.decode(line)
-            except jsonrpc.MessageError as exc:
-                self._refuse(exc, line)
-                continue
             self._dispatch(message)
 
     def _dispatch(self, message: jsonrpc.Message) -> None:

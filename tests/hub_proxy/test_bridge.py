@@ -251,6 +251,19 @@ async def test_sessions_hear_tools_list_changed_when_the_child_was_restarted(
                 await assert_tells_utc_time(client)
 
 
+async def test_a_garbled_answer_fails_its_call_and_the_bridge_serves_on(tmp_path: Path) -> None:
+    garbled = [sys.executable, str(Path(__file__).with_name("garbled_server.py"))]
+    with running_bridge(tmp_path, command=garbled) as bridge, anyio.fail_after(TEST_SECONDS):
+        async with connected(bridge.url) as client:
+            with pytest.raises(MCPError, match='answered with an invalid message: "result" must'):
+                await client.call_tool("garble", {})
+            fine = await client.call_tool("fine", {})
+        log = bridge.process.log_path.read_text()
+    assert only_text(fine.content) == "fine"
+    assert log.count("server wrote something that is not a JSON-RPC message") == 2
+    assert "this is not JSON" in log
+
+
 async def test_readyz_reports_a_crash_looping_child_and_clients_get_the_reason(
     tmp_path: Path,
 ) -> None:
