@@ -105,7 +105,7 @@ class QueuedLink:
 
 
 class StreamableHttpLink(QueuedLink):
-    """One upstream streamable-HTTP session, as lines of JSON-RPC for the multiplexer."""
+    """One upstream streamable-HTTP session, as JSON-RPC messages for the multiplexer."""
 
     def __init__(self, target: RemoteTarget) -> None:
         super().__init__()
