@@ -159,11 +159,8 @@ def _legacy(options: EndpointOptions) -> _Transport:
 
 def _per_client_servers(live: LiveCatalog, key: str) -> str | None:
     """Why the scope ``key`` serves no stateless requests, if it has servers that need sessions."""
-    catalog = live.current
-    scope = catalog.scopes.get(key)
-    members = scope.servers if scope is not None else frozenset()
-    names = sorted(name for name in members if catalog.servers[name].per_client)
-    if not names:
+    names = live.current.per_client_members.get(key)
+    if names is None:
         return None
     return f"sessionMode perClient needs a session: {', '.join(names)}"
 

@@ -132,6 +132,16 @@ class Catalog:
             for name in self.groups
         }
 
+    # Cached: the streamable endpoint asks on every 2026-07-28 request.
+    @functools.cached_property
+    def per_client_members(self) -> Mapping[str, tuple[str, ...]]:
+        """Each scope's ``sessionMode: perClient`` servers, by name; scopes with none left out."""
+        found = {
+            key: tuple(sorted(name for name in scope.servers if self.servers[name].per_client))
+            for key, scope in self.scopes.items()
+        }
+        return {key: names for key, names in found.items() if names}
+
 
 def load_catalog(folder: Path) -> Catalog:
     """Read and validate ``folder``; raises :class:`mcphub_api.errors.LoadError`."""
