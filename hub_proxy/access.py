@@ -47,11 +47,12 @@ from hub_proxy.auth.metadata import (
     protected_resource_metadata,
     www_authenticate,
 )
-from hub_proxy.auth.policy import Action, Decision, Evaluator, Item, ItemKind
+from hub_proxy.auth.policy import Action, Decision, Evaluator, Groups, Item, ItemKind
 from hub_proxy.auth.principal import Principal
 from hub_proxy.catalog import Catalog
 from hub_proxy.live import LiveCatalog
 from hub_proxy.transport import OWNER, jsonrpc
+from mcphub_api import AccessPolicy
 
 CALLER: Final[contextvars.ContextVar[Principal]] = contextvars.ContextVar("mcphub_caller")
 PROTECTED_PREFIXES: Final = ("/mcp", "/sse")
@@ -76,7 +77,7 @@ class AccessControl:
         self._audit = audit
         self._public_url = public_url.rstrip("/") if public_url else None
         self._catalog: Catalog | None = None
-        self._inputs: tuple[object, ...] | None = None
+        self._inputs: _Evaluated | None = None
         self._evaluator = Evaluator((), {})
         authenticator.api_keys.replace(live.current.api_keys)
         live.subscribe(self._replaced)
@@ -86,10 +87,9 @@ class AccessControl:
         """The evaluator of the catalog in force; rebuilt only when policies or groups changed."""
         catalog = self._live.current
         if catalog is not self._catalog:
-            groups = catalog.group_members
-            inputs = (catalog.policies, groups)
+            inputs = _evaluated(catalog)
             if inputs != self._inputs:
-                self._evaluator = Evaluator(catalog.policies, groups)
+                self._evaluator = Evaluator(*inputs)
                 self._inputs = inputs
             self._catalog = catalog
         return self._evaluator
@@ -97,7 +97,7 @@ class AccessControl:
     @staticmethod
     def changed(old: Catalog, new: Catalog) -> bool:
         """Whether what anyone may see can differ between the two catalogs' policies."""
-        return old.policies != new.policies or old.group_members != new.group_members
+        return _evaluated(old) != _evaluated(new)
 
     def decide(self, principal: Principal, action: Action, item: Item) -> Decision:
         """Decide one act (call, read, get) on one item, and audit it."""
@@ -170,6 +170,14 @@ class AccessControl:
 
     def _replaced(self, _old: Catalog, new: Catalog) -> None:
         self.authenticator.api_keys.replace(new.api_keys)
+
+
+_Evaluated = tuple[tuple[AccessPolicy, ...], Groups]
+
+
+def _evaluated(catalog: Catalog) -> _Evaluated:
+    """What the evaluator is built from: the policies, and the groups they may name."""
+    return catalog.policies, catalog.group_members
 
 
 def _refusal(status: int, message: str, headers: dict[str, str]) -> web.Response:
