@@ -500,7 +500,11 @@ async def test_a_denied_tool_is_hidden_and_unknown_on_every_path(guarded: Guarde
 )
 async def test_tool_name_tricks_reach_nothing(guarded: Guarded, path: str, name: str) -> None:
     answer = await call(guarded.hub.url(path), name, credentials(guarded.alice()))
-    assert answer.error["message"] == f"Unknown tool: {name}"
+    assert answer.error["code"] == -32602
+    # Invisible characters are refused as such, whatever the name: that teaches nothing.
+    visible = name.isprintable() and " " not in name
+    expected = f"Unknown tool: {name}" if visible else "the tool name holds "
+    assert answer.error["message"].startswith(expected), answer.error
 
 
 @pytest.mark.parametrize(
