@@ -232,7 +232,8 @@ def _json_segment(segment: str, what: str) -> dict[str, Any]:
         raise MalformedCredentialsError(problem)
     try:
         decoded = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
-    except (binascii.Error, ValueError):
+    # RecursionError: a few KiB of brackets nest deeper than Python's JSON decoder goes.
+    except (binascii.Error, ValueError, RecursionError):
         raise MalformedCredentialsError(problem) from None
     if not isinstance(decoded, dict):
         raise MalformedCredentialsError(problem)
@@ -372,7 +373,7 @@ async def fetch_json(url: str) -> Any:
                 raise ValueError(f"{url} sent more than {MAX_DOCUMENT_BYTES} bytes")
     try:
         return json.loads(body)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise ValueError(f"{url} did not send JSON: {exc}") from None
 
 
