@@ -2,7 +2,9 @@
 
 A request carries at most one credential -- RFC 6750 forbids a client to use
 more than one method, and a request that does is refused rather than guessed
-at -- in one of two headers:
+at, whether it sends both headers or one of them twice (which a proxy or
+a client library may have merged or picked from differently than the hub
+would) -- in one of two headers:
 
 - ``Authorization: Bearer <token>``.  A token with a dot in it is a JWT (an
   API key never has one): it goes to the verifier of the issuer its ``iss``
@@ -33,6 +35,8 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
+
+from multidict import MultiMapping
 
 from hub_proxy.auth.apikeys import APIKeys
 from hub_proxy.auth.errors import (
@@ -159,10 +163,10 @@ class Authenticator:
         )
         self._tokens = TokenCache(settings.token_cache_size)
 
-    async def authenticate(self, headers: Mapping[str, str]) -> Principal:
+    async def authenticate(self, headers: MultiMapping[str] | Mapping[str, str]) -> Principal:
         """Who sent a request with these headers (case-insensitive, as aiohttp's are)."""
-        authorization = headers.get("Authorization")
-        api_key = headers.get(API_KEY_HEADER)
+        authorization = _single(headers, "Authorization")
+        api_key = _single(headers, API_KEY_HEADER)
         if authorization is None:
             if api_key is not None:
                 return self.api_keys.authenticate(api_key)
@@ -174,7 +178,8 @@ class Authenticator:
             )
         if api_key is not None:
             raise MalformedCredentialsError(
-                f"both Authorization and {API_KEY_HEADER} were sent; send one of them"
+                f"several credentials were sent, in Authorization and {API_KEY_HEADER}; "
+                "send one of them"
             )
         scheme, _, credential = authorization.strip().partition(" ")
         credential = credential.strip()
@@ -202,3 +207,15 @@ class Authenticator:
             )
         self._tokens.put(raw, principal, expires_at)
         return principal
+
+
+def _single(headers: MultiMapping[str] | Mapping[str, str], name: str) -> str | None:
+    """The one value of header ``name``, if sent; refused if it was sent more than once."""
+    if not isinstance(headers, MultiMapping):
+        return headers.get(name)
+    values = headers.getall(name, ())
+    if len(values) > 1:
+        raise MalformedCredentialsError(
+            f"several credentials were sent, in {len(values)} {name} headers; send one"
+        )
+    return values[0] if values else None

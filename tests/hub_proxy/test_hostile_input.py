@@ -172,6 +172,32 @@ def test_a_surrogate_escaped_header_is_answered(hub: Hub, session: str) -> None:
     assert_answered(exchange(hub.port, "POST", "/mcp", headers, body))
 
 
+@pytest.mark.parametrize(
+    "sent",
+    [
+        [("Authorization", f"Bearer {API_KEY}"), ("Authorization", f"Bearer {API_KEY}")],
+        [
+            ("Authorization", f"Bearer {sign_hs(claims(HS_ISSUER, AUDIENCE))}"),
+            ("Authorization", f"Bearer {API_KEY}"),
+        ],
+        [("X-API-Key", API_KEY), ("X-API-Key", API_KEY)],
+        [("X-API-Key", "mcphub_someone-else"), ("X-API-Key", API_KEY)],
+        [("Authorization", f"Bearer {API_KEY}"), ("X-API-Key", API_KEY)],
+    ],
+    ids=["bearer twice", "two bearers", "key twice", "two keys", "one of each"],
+)
+@pytest.mark.parametrize("path", ["/mcp", "/sse"])
+def test_several_credentials_are_refused_saying_so(hub: Hub, path: str, sent: list[Header]) -> None:
+    if path == "/sse":
+        answer = exchange(
+            hub.port, "GET", path, [("Accept", "text/event-stream"), *sent], stream=True
+        )
+    else:
+        answer = rpc(hub.port, path, INITIALIZE, sent)
+    assert answer.status == 401, (answer.status, answer.body[:300])
+    assert "several credentials were sent" in answer.last["error"]["message"]
+
+
 # --- everything, fuzzed --------------------------------------------------------------------
 
 HEADER_NAMES: Final = (

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import pytest
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from hub_proxy.auth.apikeys import hash_key, mint_key
 from hub_proxy.auth.authenticator import Authenticator, AuthSettings, TokenCache
@@ -112,6 +113,22 @@ async def test_bad_credentials_are_refused_even_when_anonymous_is_on(
 async def test_unreadable_credentials_are_malformed(headers: dict[str, str], problem: str) -> None:
     with pytest.raises(MalformedCredentialsError, match=problem):
         await authenticator().authenticate(headers)
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [
+        [("Authorization", f"Bearer {KEY}"), ("Authorization", f"Bearer {KEY}")],
+        [("Authorization", f"Bearer {KEY}"), ("authorization", "Bearer other")],
+        [("X-API-Key", KEY), ("X-API-Key", KEY)],
+        [("X-API-Key", "first"), ("x-api-key", KEY)],
+    ],
+    ids=["same bearer twice", "two bearers", "same key twice", "two keys"],
+)
+async def test_a_credential_header_sent_twice_is_refused(sent: list[tuple[str, str]]) -> None:
+    headers = CIMultiDictProxy(CIMultiDict(sent))
+    with pytest.raises(MalformedCredentialsError, match="several credentials were sent"):
+        await authenticator(anonymous=True).authenticate(headers)
 
 
 async def test_an_api_key_is_accepted_as_a_bearer_token_or_in_its_own_header() -> None:
