@@ -31,6 +31,8 @@ stop working the moment its Secret says so.
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -86,6 +88,7 @@ class AuthSettings:
                 f"JWT issuer(s) {', '.join(twice)} configured more than once; give each "
                 "issuer once, with the audience tokens must carry"
             )
+        object.__setattr__(self, "jwt_issuers", _prefixed(self.jwt_issuers))
         if self.token_review_audience == "":
             raise AuthConfigError("the TokenReview audience is empty; name one, e.g. mcphub")
         if self.token_cache_size < 1:
@@ -97,6 +100,44 @@ class AuthSettings:
     def authorization_servers(self) -> tuple[str, ...]:
         """The issuers a client can get a token from, for RFC 9728 metadata."""
         return tuple(i.issuer for i in self.jwt_issuers if is_secure_url(i.issuer))
+
+
+def _prefixed(issuers: tuple[JWTIssuer, ...]) -> tuple[JWTIssuer, ...]:
+    """The issuers with their prefixes resolved, refused if two could name the same user.
+
+    One issuer names users as they are, which is how single-issuer setups have
+    always read.  Among several, each names users and groups ``{issuer}#name``
+    unless told otherwise -- kube-apiserver's default username prefix -- since
+    otherwise any of them could mint anyone's name.  Explicit prefixes must
+    keep the issuers apart: none may begin another (an empty one begins all).
+    """
+    several = len(issuers) > 1
+    resolved = tuple(
+        dataclasses.replace(
+            issuer,
+            username_prefix=_default(issuer.username_prefix, issuer.issuer, several),
+            groups_prefix=_default(issuer.groups_prefix, issuer.issuer, several),
+        )
+        for issuer in issuers
+    )
+    for what in ("username_prefix", "groups_prefix"):
+        prefixes = [(getattr(issuer, what), issuer.issuer) for issuer in resolved]
+        for (one, of_one), (other, of_other) in itertools.permutations(prefixes, 2):
+            if other.startswith(one):
+                flag = what.replace("_", "-")
+                raise AuthConfigError(
+                    f"the {flag.replace('-prefix', '')} prefix {one!r} of issuer {of_one} begins "
+                    f"the prefix {other!r} of issuer {of_other}, so both could name the same "
+                    f"{'user' if what == 'username_prefix' else 'group'}; give each issuer "
+                    f"a --{flag} that no other's begins with"
+                )
+    return resolved
+
+
+def _default(prefix: str | None, issuer: str, several: bool) -> str:
+    if prefix is not None:
+        return prefix
+    return f"{issuer}#" if several else ""
 
 
 class TokenCache:
