@@ -238,8 +238,15 @@ class HubSession:
     async def handle_request(self, request: jsonrpc.Request) -> jsonrpc.Response:
         handler = self._handlers.get(request.method)
         if handler is None:
-            return request.fail(METHOD_NOT_FOUND, f"method not found: {request.method}")
-        return await handler(request)
+            answer: jsonrpc.Response = request.fail(
+                METHOD_NOT_FOUND, f"method not found: {request.method}"
+            )
+        else:
+            answer = await handler(request)
+        if isinstance(answer, jsonrpc.Error):
+            # Unknown names and refused input leave a line, as decisions do.
+            self._access.refused(request, answer)
+        return answer
 
     def _handler_table(self) -> Mapping[str, _Handler]:
         return {

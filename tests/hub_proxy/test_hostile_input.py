@@ -41,6 +41,7 @@ from tests.hub_proxy.raw_http import (
     rpc,
 )
 from tests.hub_proxy.test_standalone_hub import Hub, start_hub, write_config
+from tests.testbed.waiting import eventually
 
 API_KEY: Final = "mcphub_hostile-input-key-0123456789-0123456789"
 MODERN: Final = "2026-07-28"
@@ -196,6 +197,54 @@ def test_several_credentials_are_refused_saying_so(hub: Hub, path: str, sent: li
         answer = rpc(hub.port, path, INITIALIZE, sent)
     assert answer.status == 401, (answer.status, answer.body[:300])
     assert "several credentials were sent" in answer.last["error"]["message"]
+
+
+def logged(hub: Hub, event: str, needle: str) -> list[dict[str, Any]]:
+    """The hub's JSON log lines of ``event`` that mention ``needle``."""
+    lines = hub.process.log_path.read_text(errors="replace").splitlines()
+    return [
+        json.loads(line)
+        for line in lines
+        if line.startswith("{") and f'"event": "{event}"' in line and needle in line
+    ]
+
+
+def test_every_refusal_leaves_a_line(hub: Hub, session: str) -> None:
+    """Probing shows in the logs: refused HTTP requests, unknown names, bad input, bad keys."""
+    json_headers: list[Header] = [
+        ("Content-Type", "application/json"),
+        ("Accept", JSON_AND_SSE),
+        ("Mcp-Session-Id", session),
+    ]
+    assert rpc(hub.port, "/mcp/no-such-scope-q1", INITIALIZE).status == 404
+    assert exchange(hub.port, "GET", "/no-such-route-q2").status == 404
+    assert exchange(hub.port, "POST", "/mcp", json_headers, b'{"q3": ').status == 400
+    unknown = call("tools/call", {"name": "no-such-tool-q4", "arguments": {}})
+    assert "error" in rpc(hub.port, "/mcp", unknown, session=session).last
+    bad_uri = call("resources/read", {"uri": "demo://q5/\t"})
+    assert "error" in rpc(hub.port, "/mcp", bad_uri, session=session).last
+    assert rpc(hub.port, "/mcp", INITIALIZE, [("X-API-Key", "mcphub_q6")]).status == 401
+
+    def seen() -> bool:
+        return all(
+            (
+                logged(hub, "request refused", '"status": 404, "principal": "User:anonymous'),
+                logged(hub, "request refused", "/mcp/no-such-scope-q1"),
+                logged(hub, "request refused", "/no-such-route-q2"),
+                logged(hub, "request refused", "not valid JSON"),
+                logged(hub, "request refused", "Unknown tool: no-such-tool-q4"),
+                logged(hub, "request refused", "invalid resource URI"),
+                logged(hub, "authentication refused", "unknown API key"),
+            )
+        )
+
+    eventually(seen, timeout=10, what="a log line for every refusal")
+    [tool] = logged(hub, "request refused", "no-such-tool-q4")
+    assert (tool["logger"], tool["method"], tool["code"]) == (
+        "hub_proxy.audit",
+        "tools/call",
+        -32602,
+    )
 
 
 # --- everything, fuzzed --------------------------------------------------------------------
