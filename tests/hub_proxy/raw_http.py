@@ -17,8 +17,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from tests.hub_proxy.bridge_process import INITIALIZE, JSON_AND_SSE
+
+__all__ = ["INITIALIZE", "JSON_AND_SSE", "Header", "RawAnswer", "exchange", "open_session", "rpc"]
+
 SECONDS: Final = 30.0
-JSON_AND_SSE: Final = "application/json, text/event-stream"
 # How long to read a stream's start: its head and first events, not its end.
 STREAM_SECONDS: Final = 1.0
 
@@ -119,18 +122,6 @@ def rpc(
     if session is not None:
         sent.append(("Mcp-Session-Id", session))
     return exchange(port, "POST", path, [*sent, *headers], json.dumps(message).encode())
-
-
-INITIALIZE: Final = {
-    "jsonrpc": "2.0",
-    "id": 0,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-06-18",
-        "capabilities": {},
-        "clientInfo": {"name": "raw-http", "version": "0"},
-    },
-}
 
 
 def open_session(port: int, path: str, headers: Sequence[Header] = ()) -> str:
