@@ -32,6 +32,7 @@ the configuration is the command line of a standalone hub.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import sys
@@ -168,6 +169,16 @@ def _access_arguments(parser: argparse.ArgumentParser) -> None:
         help="accept RS256/ES256 JWTs from an OpenID Connect issuer, keys found by discovery; "
         "repeatable",
     )
+    for what, claim in (("username", "sub"), ("groups", "groups")):
+        group.add_argument(
+            f"--{what}-prefix",
+            action="append",
+            default=[],
+            metavar="ISSUER=PREFIX",
+            help=f"put PREFIX before the {what} ({claim} claim) of ISSUER's tokens; default: "
+            "none with one JWT issuer, 'ISSUER#' with several, so that no issuer can name "
+            "another's users; repeatable",
+        )
     group.add_argument(
         "--token-review",
         action="store_true",
@@ -206,6 +217,14 @@ def _access_control(
         *(_issuer(spec, "--jwks", args.audience, secret_file=False) for spec in args.jwks),
         *(JWTIssuer(url, _audience(args.audience, "--oidc-issuer")) for url in args.oidc_issuer),
     ]
+    issuers = [_with_prefixes(issuer, args) for issuer in issuers]
+    named = {issuer.issuer for issuer in issuers}
+    for spec in (*args.username_prefix, *args.groups_prefix):
+        if not any(spec.startswith(f"{name}=") for name in named):
+            raise AuthConfigError(
+                f"a prefix takes ISSUER=PREFIX for a configured issuer "
+                f"({', '.join(sorted(named)) or 'none is'}), not {spec!r}"
+            )
     if args.token_review and reviews is None:
         raise AuthConfigError("--token-review needs --cluster: it asks the Kubernetes API")
     settings = AuthSettings(
@@ -217,6 +236,21 @@ def _access_control(
     )
     return AccessControl(
         Authenticator(settings, review=reviews), live, Audit(), public_url=args.public_url
+    )
+
+
+def _with_prefixes(issuer: JWTIssuer, args: argparse.Namespace) -> JWTIssuer:
+    """``issuer`` with the --username-prefix and --groups-prefix given for it."""
+
+    def given(specs: list[str]) -> str | None:
+        start = f"{issuer.issuer}="
+        found = [spec.removeprefix(start) for spec in specs if spec.startswith(start)]
+        return found[-1] if found else None
+
+    return dataclasses.replace(
+        issuer,
+        username_prefix=given(args.username_prefix),
+        groups_prefix=given(args.groups_prefix),
     )
 
 

@@ -26,11 +26,20 @@ and what a group contains is part of what it grants), lazily, on the first
 question after the change, so that whichever listener of the catalog runs
 first, nobody is ever answered by a stale evaluator.  API keys follow the
 catalog's Secrets the same way.
+
+Every refusal leaves a line, so that probing shows up in the logs: an HTTP
+request answered 4xx (an unknown scope, a malformed body, a session that is
+not the caller's) is logged as ``request refused`` by ``hub_proxy.access``
+with its status and the reason the client was told, as is a failed
+authentication (``authentication refused``, with the reason the client was
+not told); a JSON-RPC request answered with an error (a name that does not
+resolve, a URI refused) is audited by the session through :meth:`AccessControl.refused`.
 """
 
 from __future__ import annotations
 
 import contextvars
+import json
 import logging
 from collections.abc import Sequence
 from typing import Final
@@ -57,6 +66,8 @@ from mcphub_api import AccessPolicy
 CALLER: Final[contextvars.ContextVar[Principal]] = contextvars.ContextVar("mcphub_caller")
 PROTECTED_PREFIXES: Final = ("/mcp", "/sse")
 RESOURCE_NAME: Final = "mcphub"
+# Paths and reasons are the client's to choose: logged this far, no further.
+REASON_LOGGED: Final = 300
 
 logger = logging.getLogger(__name__)
 
@@ -119,28 +130,40 @@ class AccessControl:
     # A new-style aiohttp middleware (the decorator marks it so), bound to this object.
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        """Authenticate every request to an MCP endpoint."""
-        if not request.path.startswith(PROTECTED_PREFIXES):
-            return await handler(request)
+        """Authenticate every request to an MCP endpoint; log every request refused."""
+        principal: Principal | None = None
+        if request.path.startswith(PROTECTED_PREFIXES):
+            try:
+                principal = await self.authenticator.authenticate(request.headers)
+            except AuthenticationError as refusal:
+                logger.info(
+                    "authentication refused",
+                    extra={"path": request.path, "reason": refusal.reason, "peer": request.remote},
+                )
+                return self._unauthorized(request, refusal)
+            except AuthUnavailableError as unavailable:
+                # Not a 401: the credentials may be fine, and a client told 401 would
+                # throw them away for new ones that fail the same way.
+                logger.warning("cannot check credentials now", extra={"reason": str(unavailable)})
+                return _refusal(503, f"credentials cannot be checked now: {unavailable}", {})
+            request[OWNER] = principal.key
+        token = CALLER.set(principal) if principal is not None else None
         try:
-            principal = await self.authenticator.authenticate(request.headers)
-        except AuthenticationError as refusal:
-            logger.info(
-                "authentication refused",
-                extra={"path": request.path, "reason": refusal.reason, "peer": request.remote},
-            )
-            return self._unauthorized(request, refusal)
-        except AuthUnavailableError as unavailable:
-            # Not a 401: the credentials may be fine, and a client told 401 would
-            # throw them away for new ones that fail the same way.
-            logger.warning("cannot check credentials now", extra={"reason": str(unavailable)})
-            return _refusal(503, f"credentials cannot be checked now: {unavailable}", {})
-        request[OWNER] = principal.key
-        token = CALLER.set(principal)
-        try:
-            return await handler(request)
+            response = await handler(request)
+        except web.HTTPException as refused:
+            _log_refused(request, principal, refused.status, refused.text)
+            raise
         finally:
-            CALLER.reset(token)
+            if token is not None:
+                CALLER.reset(token)
+        if response.status >= 400:
+            body = response.body if isinstance(response, web.Response) else None
+            _log_refused(request, principal, response.status, body)
+        return response
+
+    def refused(self, request: jsonrpc.Request, error: jsonrpc.Error) -> None:
+        """A request of the caller's answered with an error: audited as refused."""
+        self._audit.refusal(caller(), request.method, error.code, error.message)
 
     async def metadata(self, request: web.Request) -> web.Response:
         """``/.well-known/oauth-protected-resource[/path]``: RFC 9728 metadata of ``/path``."""
@@ -178,6 +201,31 @@ _Evaluated = tuple[tuple[AccessPolicy, ...], Groups]
 def _evaluated(catalog: Catalog) -> _Evaluated:
     """What the evaluator is built from: the policies, and the groups they may name."""
     return catalog.policies, catalog.group_members
+
+
+def _log_refused(
+    request: web.Request, principal: Principal | None, status: int, body: object
+) -> None:
+    """The access log's line for a refused HTTP request, with the reason the client was given."""
+    if status < 400:
+        return
+    reason = None
+    if isinstance(body, bytes | str):
+        try:
+            reason = json.loads(body)["error"]["message"]
+        except (ValueError, TypeError, KeyError):
+            reason = body[:REASON_LOGGED] if isinstance(body, str) else None
+    logger.info(
+        "request refused",
+        extra={
+            "method": request.method,
+            "path": request.path[:REASON_LOGGED],
+            "status": status,
+            "principal": principal.key if principal is not None else None,
+            "reason": reason[:REASON_LOGGED] if isinstance(reason, str) else None,
+            "peer": request.remote,
+        },
+    )
 
 
 def _refusal(status: int, message: str, headers: dict[str, str]) -> web.Response:

@@ -21,12 +21,16 @@ whenever a listing changes something, and a replaced catalog brings new scopes.
   counts for a group), and the name is prefixed ``{server}__`` unless the
   scope is a lone server's.
 * **Prompts**: the same prefixing; filters are tool filters and do not apply.
-* **Resources**: URIs are global already and are kept as they are; a URI
-  offered by two servers goes to the first of them in the scope, with a
-  warning in the log.  Resource templates are kept as they are too; a URI
-  that no server lists is routed to the first server with a template that
-  matches it (:func:`server_for_uri`), or, in a lone server's scope, to that
-  server -- which may well serve URIs it neither lists nor templates.
+* **Resources**: URIs are global already and are listed as the servers list
+  them, but known -- looked up, and matched by policies -- by their
+  canonical form (:mod:`hub_proxy.canonical`), the only form a client's URI
+  is ever compared in; a URI offered by two servers goes to the first of
+  them in the scope, with a warning in the log.  Resource templates are kept
+  as they are; a URI that no server lists is routed to the first server with
+  a template that matches it, or, in a lone server's scope, to that server
+  -- which may well serve URIs it neither lists nor templates
+  (:func:`route_for_uri`).  What goes upstream is the server's own spelling
+  of a URI it listed, else the canonical form: never the client's.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from hub_proxy.auth.policy import Item
+from hub_proxy.canonical import InvalidNameError, canonical_uri
 from hub_proxy.catalog import SEPARATOR, Scope
 from hub_proxy.upstreams import Offer, Upstreams
 from mcphub_api.toolpolicy import passes
@@ -109,7 +114,7 @@ def prompts(scope: Scope, upstreams: Upstreams) -> dict[str, Published]:
 
 
 def resources(scope: Scope, upstreams: Upstreams) -> dict[str, Published]:
-    """The scope's resources by URI; the first server in the scope wins a shared URI.
+    """The scope's resources by canonical URI; the first server in the scope wins a shared one.
 
     Shared: do not change it.
     """
@@ -157,14 +162,23 @@ def _resources(scope: Scope, upstreams: Upstreams) -> dict[str, Published]:
             uri = resource.get("uri")
             if not isinstance(uri, str):
                 continue
-            if uri in table:
+            try:
+                known = canonical_uri(uri)
+            except InvalidNameError:
+                # Listed as it is; no client's URI is ever compared in this form.
+                known = uri
+            if known in table:
                 logger.warning(
                     "resource URI offered by two servers; the first one serves it",
-                    extra={"uri": uri, "served_by": table[uri].route.server, "also": member.server},
+                    extra={
+                        "uri": uri,
+                        "served_by": table[known].route.server,
+                        "also": member.server,
+                    },
                 )
                 continue
-            table[uri] = Published(
-                Route(member.server, uri), resource, Item("resource", member.server, (uri,))
+            table[known] = Published(
+                Route(member.server, uri), resource, Item("resource", member.server, (known,))
             )
     return table
 
@@ -181,18 +195,29 @@ def resource_templates(scope: Scope, upstreams: Upstreams) -> list[Published]:
     ]
 
 
-def server_for_uri(scope: Scope, upstreams: Upstreams, uri: str) -> str | None:
-    """The server a resource URI goes to: who lists it, else whose template matches it."""
-    listed = resources(scope, upstreams).get(uri)
+def route_for_uri(scope: Scope, upstreams: Upstreams, canonical: str) -> Route | None:
+    """Where a canonical resource URI goes: who lists it, else whose template matches it.
+
+    The route's ``upstream_name`` is the URI to forward: the server's own
+    spelling if it listed the resource, else ``canonical`` itself.
+    """
+    listed = resources(scope, upstreams).get(canonical)
     if listed is not None:
-        return listed.route.server
+        return listed.route
     for template in resource_templates(scope, upstreams):
-        pattern = template.route.upstream_name
-        if pattern == uri or _template_regex(pattern).fullmatch(uri):
-            return template.route.server
+        if _template_regex(template.route.upstream_name).fullmatch(canonical):
+            return Route(template.route.server, canonical)
     if len(scope.members) == 1:
-        return scope.members[0].server
+        return Route(scope.members[0].server, canonical)
     return None
+
+
+def template(scope: Scope, upstreams: Upstreams, uri_template: str) -> Published | None:
+    """The scope's resource template spelled exactly ``uri_template`` (a completion's ref)."""
+    return next(
+        (t for t in resource_templates(scope, upstreams) if t.route.upstream_name == uri_template),
+        None,
+    )
 
 
 def _template_regex(template: str) -> re.Pattern[str]:

@@ -24,6 +24,10 @@ only what needs an upstream:
 
 ``resources/read``, ``resources/subscribe`` and ``completion/complete`` are
 routed by URI or prompt name the same way (see :mod:`hub_proxy.routing`).
+A client's URI is first brought into canonical form
+(:mod:`hub_proxy.canonical`), and that form is what is authorized, audited
+and forwarded; a URI, tool or prompt name that holds control characters,
+whitespace or invalid code points is refused with -32602 saying so.
 ``logging/setLevel`` sets the level *this* client's log messages are filtered
 at, here, whichever upstream they come from; it is forwarded only to upstreams
 the client has to itself (``sessionMode: perClient``), because a shared child
@@ -79,6 +83,7 @@ from hub_proxy import routing
 from hub_proxy.access import AccessControl, caller
 from hub_proxy.auth.policy import Action, Item, ItemKind
 from hub_proxy.bridge.multiplexer import SERVER_UNAVAILABLE
+from hub_proxy.canonical import InvalidNameError, canonical_uri, check_name
 from hub_proxy.catalog import Catalog, Scope
 from hub_proxy.live import LiveCatalog
 from hub_proxy.transport import Peer, Session, SessionFactory, jsonrpc
@@ -233,8 +238,15 @@ class HubSession:
     async def handle_request(self, request: jsonrpc.Request) -> jsonrpc.Response:
         handler = self._handlers.get(request.method)
         if handler is None:
-            return request.fail(METHOD_NOT_FOUND, f"method not found: {request.method}")
-        return await handler(request)
+            answer: jsonrpc.Response = request.fail(
+                METHOD_NOT_FOUND, f"method not found: {request.method}"
+            )
+        else:
+            answer = await handler(request)
+        if isinstance(answer, jsonrpc.Error):
+            # Unknown names and refused input leave a line, as decisions do.
+            self._access.refused(request, answer)
+        return answer
 
     def _handler_table(self) -> Mapping[str, _Handler]:
         return {
@@ -278,6 +290,11 @@ class HubSession:
         async def call(request: jsonrpc.Request) -> jsonrpc.Response:
             params = request.params or {}
             name = params.get("name")
+            if isinstance(name, str):
+                try:
+                    check_name(name, what)
+                except InvalidNameError as invalid:
+                    return request.fail(INVALID_PARAMS, str(invalid))
             table = table_of(self._scope, self._upstreams)
             published = table.get(name) if isinstance(name, str) else None
             unknown = request.fail(INVALID_PARAMS, f"Unknown {what}: {name}")
@@ -306,16 +323,22 @@ class HubSession:
             await link.close()
 
     async def _by_uri(self, request: jsonrpc.Request) -> jsonrpc.Response:
-        uri = (request.params or {}).get("uri")
+        params = request.params or {}
+        uri = params.get("uri")
         if not isinstance(uri, str):
             return request.fail(INVALID_PARAMS, f"{request.method} needs a uri")
-        server = routing.server_for_uri(self._scope, self._upstreams, uri)
+        try:
+            uri = canonical_uri(uri)
+        except InvalidNameError as invalid:
+            return request.fail(INVALID_PARAMS, f"invalid resource URI: {invalid}")
+        route = routing.route_for_uri(self._scope, self._upstreams, uri)
         unknown = request.fail(INVALID_PARAMS, f"Unknown resource: {uri}")
-        if server is None:
+        if route is None:
             return unknown
         # Subscribing is reading, later: whoever may not read a resource may not watch it.
-        refusal = self._refusal(request, Item("resource", server, (uri,)), "read", unknown)
-        return refusal or await self._forward(server, request)
+        refusal = self._refusal(request, Item("resource", route.server, (uri,)), "read", unknown)
+        forwarded = replace(request, params={**params, "uri": route.upstream_name})
+        return refusal or await self._forward(route.server, forwarded)
 
     def _refusal(
         self, request: jsonrpc.Request, item: Item, action: Action, unknown: jsonrpc.Error
@@ -345,15 +368,27 @@ class HubSession:
         server: str | None = None
         item: Item | None = None
         action: Action = "get"
-        if ref.get("type") == "ref/prompt" and isinstance(name := ref.get("name"), str):
-            published = routing.prompts(self._scope, self._upstreams).get(name)
-            if published is not None:
-                server, item = published.route.server, published.item
-                ref = {**ref, "name": published.route.upstream_name}
-        elif isinstance(uri := ref.get("uri"), str):
-            server = routing.server_for_uri(self._scope, self._upstreams, uri)
-            if server is not None:
-                item, action = Item("resource", server, (uri,)), "read"
+        try:
+            if ref.get("type") == "ref/prompt" and isinstance(name := ref.get("name"), str):
+                published = routing.prompts(self._scope, self._upstreams).get(
+                    check_name(name, "prompt")
+                )
+                if published is not None:
+                    server, item = published.route.server, published.item
+                    ref = {**ref, "name": published.route.upstream_name}
+            elif isinstance(uri := ref.get("uri"), str):
+                # A template is completed by its server's own spelling, a URI by its canonical one.
+                published = routing.template(self._scope, self._upstreams, uri)
+                route = published.route if published else None
+                if route is None:
+                    uri = canonical_uri(uri)
+                    route = routing.route_for_uri(self._scope, self._upstreams, uri)
+                if route is not None:
+                    server, action = route.server, "read"
+                    item = Item("resource", server, (uri,))
+                    ref = {**ref, "uri": route.upstream_name}
+        except InvalidNameError as invalid:
+            return request.fail(INVALID_PARAMS, f"invalid completion ref: {invalid}")
         nothing = request.respond({"completion": {"values": [], "hasMore": False}})
         if server is None or item is None:
             return nothing

@@ -27,6 +27,12 @@ from mcphub_api.meta import (
 
 Action = Literal["list", "call", "read", "get"]
 
+# What a resource glob must not hold (RE2 syntax, for CEL): an upper-case scheme,
+# an upper-case host, a "." or ".." segment.
+_UPPER_SCHEME = "^[^:/]*[A-Z][^:/]*:"
+_UPPER_HOST = "^[^:/]*://([^/@]*@)?[^/@]*[A-Z]"
+_DOT_SEGMENT = "(^|/)[.][.]?(/|$)"
+
 
 class Subject(APIModel):
     """Someone a policy applies to."""
@@ -59,7 +65,18 @@ class Rule(APIModel):
             "(has(self.servers) && size(self.servers) > 0) || "
             "(has(self.groups) && size(self.groups) > 0)",
             "a rule needs a target: list servers, groups, or both (globs such as '*' work)",
-        )
+        ),
+        # The hub matches resource globs against canonical URIs (RFC 3986
+        # normalized: scheme and host in lower case, no dot segments); a glob in
+        # another form would never match, which for a deny means it never denies.
+        cel(
+            "!has(self.resources) || self.resources.all(r, "
+            f"!r.matches('{_UPPER_SCHEME}') && !r.matches('{_UPPER_HOST}') "
+            f"&& !r.matches('{_DOT_SEGMENT}'))",
+            "resource globs are matched against canonical URIs: write the scheme and host in "
+            "lower case and leave out '.' and '..' path segments",
+            field_path=".resources",
+        ),
     )
 
     effect: Literal["allow", "deny"] = "allow"
@@ -78,7 +95,8 @@ class Rule(APIModel):
     """Globs of prompt names; unset: all prompts if the rule names no kind, else none."""
 
     resources: list[Glob] | None = Field(default=None, max_length=64)
-    """Globs of resource URIs or templates; unset: all if the rule names no kind, else none."""
+    """Globs of canonical resource URIs (lower-case scheme and host, no . or .. segments) or
+    of templates; unset: all if the rule names no kind, else none."""
 
     actions: list[Action] = Field(min_length=1, max_length=4)
     """What the rule covers: list (see items), call (tools), read (resources), get (prompts)."""

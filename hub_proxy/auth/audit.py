@@ -64,6 +64,8 @@ from hub_proxy.auth.principal import Principal
 logger = logging.getLogger("hub_proxy.audit")
 
 DENIED_NAMES_LOGGED: Final = 20
+# What a refused request names is the client's to choose: logged this far, no further.
+REFUSAL_CHARS_LOGGED: Final = 300
 BATCH_SECONDS: Final = 0.02
 
 _Labels = tuple[Action, str, str]
@@ -142,6 +144,19 @@ class Audit:
                 ],
             },
         )
+
+    def refusal(self, principal: Principal, method: str, code: int, message: str) -> None:
+        """A request answered with an error: a name that does not resolve, input refused."""
+        if logger.isEnabledFor(logging.INFO):
+            self._log(
+                "request refused",
+                {
+                    "principal": principal.key,
+                    "method": method[:REFUSAL_CHARS_LOGGED],
+                    "code": code,
+                    "reason": message[:REFUSAL_CHARS_LOGGED],
+                },
+            )
 
     def flush(self) -> None:
         """Write the lines not written yet; the hub calls this as it stops."""

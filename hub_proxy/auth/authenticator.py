@@ -2,7 +2,9 @@
 
 A request carries at most one credential -- RFC 6750 forbids a client to use
 more than one method, and a request that does is refused rather than guessed
-at -- in one of two headers:
+at, whether it sends both headers or one of them twice (which a proxy or
+a client library may have merged or picked from differently than the hub
+would) -- in one of two headers:
 
 - ``Authorization: Bearer <token>``.  A token with a dot in it is a JWT (an
   API key never has one): it goes to the verifier of the issuer its ``iss``
@@ -29,10 +31,14 @@ stop working the moment its Secret says so.
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
+
+from multidict import MultiMapping
 
 from hub_proxy.auth.apikeys import APIKeys
 from hub_proxy.auth.errors import (
@@ -82,6 +88,7 @@ class AuthSettings:
                 f"JWT issuer(s) {', '.join(twice)} configured more than once; give each "
                 "issuer once, with the audience tokens must carry"
             )
+        object.__setattr__(self, "jwt_issuers", _prefixed(self.jwt_issuers))
         if self.token_review_audience == "":
             raise AuthConfigError("the TokenReview audience is empty; name one, e.g. mcphub")
         if self.token_cache_size < 1:
@@ -93,6 +100,44 @@ class AuthSettings:
     def authorization_servers(self) -> tuple[str, ...]:
         """The issuers a client can get a token from, for RFC 9728 metadata."""
         return tuple(i.issuer for i in self.jwt_issuers if is_secure_url(i.issuer))
+
+
+def _prefixed(issuers: tuple[JWTIssuer, ...]) -> tuple[JWTIssuer, ...]:
+    """The issuers with their prefixes resolved, refused if two could name the same user.
+
+    One issuer names users as they are, which is how single-issuer setups have
+    always read.  Among several, each names users and groups ``{issuer}#name``
+    unless told otherwise -- kube-apiserver's default username prefix -- since
+    otherwise any of them could mint anyone's name.  Explicit prefixes must
+    keep the issuers apart: none may begin another (an empty one begins all).
+    """
+    several = len(issuers) > 1
+    resolved = tuple(
+        dataclasses.replace(
+            issuer,
+            username_prefix=_default(issuer.username_prefix, issuer.issuer, several),
+            groups_prefix=_default(issuer.groups_prefix, issuer.issuer, several),
+        )
+        for issuer in issuers
+    )
+    for what in ("username_prefix", "groups_prefix"):
+        prefixes = [(getattr(issuer, what), issuer.issuer) for issuer in resolved]
+        for (one, of_one), (other, of_other) in itertools.permutations(prefixes, 2):
+            if other.startswith(one):
+                flag = what.replace("_", "-")
+                raise AuthConfigError(
+                    f"the {flag.replace('-prefix', '')} prefix {one!r} of issuer {of_one} begins "
+                    f"the prefix {other!r} of issuer {of_other}, so both could name the same "
+                    f"{'user' if what == 'username_prefix' else 'group'}; give each issuer "
+                    f"a --{flag} that no other's begins with"
+                )
+    return resolved
+
+
+def _default(prefix: str | None, issuer: str, several: bool) -> str:
+    if prefix is not None:
+        return prefix
+    return f"{issuer}#" if several else ""
 
 
 class TokenCache:
@@ -159,10 +204,10 @@ class Authenticator:
         )
         self._tokens = TokenCache(settings.token_cache_size)
 
-    async def authenticate(self, headers: Mapping[str, str]) -> Principal:
+    async def authenticate(self, headers: MultiMapping[str] | Mapping[str, str]) -> Principal:
         """Who sent a request with these headers (case-insensitive, as aiohttp's are)."""
-        authorization = headers.get("Authorization")
-        api_key = headers.get(API_KEY_HEADER)
+        authorization = _single(headers, "Authorization")
+        api_key = _single(headers, API_KEY_HEADER)
         if authorization is None:
             if api_key is not None:
                 return self.api_keys.authenticate(api_key)
@@ -174,7 +219,8 @@ class Authenticator:
             )
         if api_key is not None:
             raise MalformedCredentialsError(
-                f"both Authorization and {API_KEY_HEADER} were sent; send one of them"
+                f"several credentials were sent, in Authorization and {API_KEY_HEADER}; "
+                "send one of them"
             )
         scheme, _, credential = authorization.strip().partition(" ")
         credential = credential.strip()
@@ -202,3 +248,15 @@ class Authenticator:
             )
         self._tokens.put(raw, principal, expires_at)
         return principal
+
+
+def _single(headers: MultiMapping[str] | Mapping[str, str], name: str) -> str | None:
+    """The one value of header ``name``, if sent; refused if it was sent more than once."""
+    if not isinstance(headers, MultiMapping):
+        return headers.get(name)
+    values = headers.getall(name, ())
+    if len(values) > 1:
+        raise MalformedCredentialsError(
+            f"several credentials were sent, in {len(values)} {name} headers; send one"
+        )
+    return values[0] if values else None

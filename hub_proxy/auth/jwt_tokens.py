@@ -139,6 +139,11 @@ class JWTIssuer:
     jwks_url: str | None = None
     subject_claim: str = "sub"
     groups_claim: str = "groups"
+    # Put before the subject and before each group, so that two issuers' "alice"
+    # are two users (kube-apiserver's --oidc-username-prefix and --oidc-groups-prefix).
+    # None: the default, which depends on the other issuers (see AuthSettings).
+    username_prefix: str | None = None
+    groups_prefix: str | None = None
 
     def __post_init__(self) -> None:
         if not self.issuer or not self.audience:
@@ -232,7 +237,8 @@ def _json_segment(segment: str, what: str) -> dict[str, Any]:
         raise MalformedCredentialsError(problem)
     try:
         decoded = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
-    except (binascii.Error, ValueError):
+    # RecursionError: a few KiB of brackets nest deeper than Python's JSON decoder goes.
+    except (binascii.Error, ValueError, RecursionError):
         raise MalformedCredentialsError(problem) from None
     if not isinstance(decoded, dict):
         raise MalformedCredentialsError(problem)
@@ -372,7 +378,7 @@ async def fetch_json(url: str) -> Any:
                 raise ValueError(f"{url} sent more than {MAX_DOCUMENT_BYTES} bytes")
     try:
         return json.loads(body)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise ValueError(f"{url} did not send JSON: {exc}") from None
 
 
@@ -433,14 +439,22 @@ class JWTVerifier:
                 f"{self.issuer.subject_claim!r} claim to name its user",
                 NOT_ACCEPTED,
             )
+        user = (self.issuer.username_prefix or "") + subject
+        # "system:" names are the hub's to give (as in Kubernetes): an issuer
+        # cannot make its users the anonymous one, or put them among, say, the
+        # ServiceAccounts.
+        if user.startswith("system:"):
+            raise InvalidCredentialsError(
+                f"token of issuer {self.issuer.issuer} names the reserved user {user!r}",
+                NOT_ACCEPTED,
+            )
         listed = claims.get(self.issuer.groups_claim)
-        # "system:" groups are the hub's to give (as in Kubernetes): an issuer
-        # cannot put its users among, say, the ServiceAccounts.
+        prefix = self.issuer.groups_prefix or ""
         groups = {
-            group
+            prefix + group
             for group in (listed if isinstance(listed, list) else ())
-            if isinstance(group, str) and not group.startswith("system:")
+            if isinstance(group, str) and not (prefix + group).startswith("system:")
         }
         return Principal(
-            "User", subject, groups=frozenset({*groups, AUTHENTICATED}), issuer=claims["iss"]
+            "User", user, groups=frozenset({*groups, AUTHENTICATED}), issuer=claims["iss"]
         )

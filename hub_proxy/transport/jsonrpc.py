@@ -19,6 +19,17 @@ the error keeps it, so the reply can name the request it refuses.
 MCP narrows JSON-RPC in two ways this module enforces: ids are strings or
 integers (never null, never fractional), and ``params`` and ``result`` are
 objects.  Batches are refused: MCP removed them in 2025-06-18.
+
+Whatever decodes must encode again, since the hub forwards and echoes what it
+reads, so two things JSON text can say and a Python process cannot always
+repeat are dealt with here, once, for every reader.  Nesting is bounded
+(:data:`MAX_DEPTH`, serde_json's default): Python's JSON encoder and decoder
+recurse, and a message that decoded near the recursion limit would fail when
+re-encoded from a deeper stack -- a 500 from a body of brackets.  And a
+``"\\ud800"`` escape decodes to a lone surrogate, which is no character UTF-8
+can hold: :func:`encode` then writes such strings as JSON escapes, exactly as
+they came, instead of failing on the way out (an error answer that echoes a
+client's id is the classic case).
 """
 
 from __future__ import annotations
@@ -36,6 +47,9 @@ INTERNAL_ERROR: Final = -32603
 # Not in JSON-RPC itself: LSP's code for "cancelled", which the MCP SDKs use to
 # end the response stream of a request that was cancelled on the 2025 wire.
 REQUEST_CANCELLED: Final = -32800
+# Deeper is refused as not JSON-RPC: far beyond any real schema or arguments,
+# far below the ~1000 frames Python's recursive JSON code may use.
+MAX_DEPTH: Final = 128
 
 
 @dataclass(frozen=True)
@@ -123,7 +137,26 @@ def decode(data: bytes | str) -> Message:
         obj = _DECODER.decode(text)
     except (ValueError, RecursionError) as exc:
         raise ParseError(f"not valid JSON: {exc}") from exc
+    # Counting is a pass in C; only a message with that many brackets is walked.
+    if text.count("[") + text.count("{") > MAX_DEPTH and _too_deep(obj):
+        raise ParseError(f"JSON nested more than {MAX_DEPTH} levels deep is not accepted")
     return from_json(obj)
+
+
+def _too_deep(obj: object) -> bool:
+    """Whether arrays and objects nest more than :data:`MAX_DEPTH` levels; without recursing."""
+    level: list[object] = [obj]
+    for _ in range(MAX_DEPTH):
+        level = [
+            child
+            for value in level
+            if isinstance(value, dict | list)
+            for child in (value.values() if isinstance(value, dict) else value)
+            if isinstance(child, dict | list)
+        ]
+        if not level:
+            return False
+    return True
 
 
 def from_json(obj: object) -> Message:
@@ -174,8 +207,15 @@ def to_json(message: Message) -> dict[str, Any]:
 
 
 def encode(message: Message) -> bytes:
-    """Compact UTF-8 JSON on one line: JSON escapes every newline inside strings."""
-    return _ENCODER.encode(to_json(message)).encode()
+    """Compact UTF-8 JSON on one line: JSON escapes every newline inside strings.
+
+    A lone surrogate (decoded from a ``"\\ud800"`` escape) stays the escape it was.
+    """
+    obj = to_json(message)
+    try:
+        return _ENCODER.encode(obj).encode()
+    except UnicodeEncodeError:
+        return _ASCII_ENCODER.encode(obj).encode()
 
 
 def _call(obj: dict[str, Any], request_id: RequestId | None) -> Request | Notification:
@@ -223,6 +263,8 @@ def _refuse_constant(name: str) -> object:
 # and every message the hub forwards is decoded and encoded at least once.
 _DECODER: Final = json.JSONDecoder(parse_constant=_refuse_constant)
 _ENCODER: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+# Only for the rare message holding a lone surrogate: escapes everything not ASCII.
+_ASCII_ENCODER: Final = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
 
 
 def _json_type(value: object) -> str:

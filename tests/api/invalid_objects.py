@@ -295,4 +295,27 @@ INVALID: tuple[Invalid, ...] = (
         ),
         "spec.rules[0].tools[0]",
     ),
+    *(
+        Invalid(
+            f"non-canonical-resource-glob-{number}",
+            _policy(
+                {
+                    "subjects": SUBJECTS,
+                    "rules": [{"servers": ["*"], "resources": [glob], "actions": ["read"]}],
+                }
+            ),
+            "spec.rules[0].resources",
+            "resource globs are matched against canonical URIs",
+        )
+        for number, glob in enumerate(
+            (
+                "DEMO://resource/dynamic/*",
+                "demo://Resource/dynamic/*",
+                "demo://user@RESOURCE/*",
+                "demo://resource/static/../dynamic/*",
+                "demo://resource/./dynamic/*",
+                "demo://resource/dynamic/..",
+            )
+        )
+    ),
 )

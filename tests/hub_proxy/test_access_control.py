@@ -54,7 +54,7 @@ apiVersion: mcphub.dev/v1alpha1
 kind: AccessPolicy
 metadata: {name: alice-time}
 spec:
-  subjects: [{kind: User, name: alice}]
+  subjects: [{kind: User, name: "hs:alice"}]
   rules:
     - {effect: allow, servers: [time], actions: [list, call]}
     - {effect: deny, servers: [time], tools: [convert_time], actions: [list, call]}
@@ -63,7 +63,7 @@ apiVersion: mcphub.dev/v1alpha1
 kind: AccessPolicy
 metadata: {name: team-a}
 spec:
-  subjects: [{kind: Group, name: team-a}]
+  subjects: [{kind: Group, name: "idp:team-a"}]
   rules:
     - {effect: allow, groups: [narrow], actions: [list, call]}
 ---
@@ -79,7 +79,7 @@ apiVersion: mcphub.dev/v1alpha1
 kind: AccessPolicy
 metadata: {name: prompter}
 spec:
-  subjects: [{kind: User, name: prompter}]
+  subjects: [{kind: User, name: "idp:prompter"}]
   rules:
     - {servers: [everything], prompts: [completable-prompt], actions: [list, get]}
 ---
@@ -87,7 +87,7 @@ apiVersion: mcphub.dev/v1alpha1
 kind: AccessPolicy
 metadata: {name: viewer}
 spec:
-  subjects: [{kind: User, name: viewer}]
+  subjects: [{kind: User, name: "idp:viewer"}]
   rules:
     - {effect: allow, servers: [everything], tools: [echo], actions: [list]}
 """
@@ -169,6 +169,15 @@ def guarded_args(tmp: Path, issuer: Issuer) -> list[str]:
         f"{HS_ISSUER}={secret}",
         "--jwks",
         f"{issuer.url}={issuer.jwks_url}",
+        # Two issuers: each names its own users and groups.
+        "--username-prefix",
+        f"{HS_ISSUER}=hs:",
+        "--groups-prefix",
+        f"{HS_ISSUER}=hs:",
+        "--username-prefix",
+        f"{issuer.url}=idp:",
+        "--groups-prefix",
+        f"{issuer.url}=idp:",
         "--session-key",
         str(session_key),
     ]
@@ -415,6 +424,22 @@ async def test_a_jwks_user_is_granted_a_group_through_its_groups_claim(guarded: 
         assert await tools(guarded.hub.url("/mcp/narrow"), headers) == {"time__get_current_time"}
 
 
+async def test_another_issuers_alice_is_not_alice(guarded: Guarded) -> None:
+    """A token of the JWKS issuer saying sub=alice gets nothing of the HS256 issuer's alice."""
+    assert await tools(guarded.hub.url("/mcp/time"), credentials(guarded.alice())) == {
+        "get_current_time"
+    }
+    impostor = credentials(guarded.jwks_user("alice", []))
+    assert await tools(guarded.hub.url("/mcp/time"), impostor) == set()
+    refused = await call(guarded.hub.url("/mcp/time"), "get_current_time", impostor)
+    assert refused.error["message"] == "Unknown tool: get_current_time"
+    # Groups alike: the HS256 issuer's team-a is not the JWKS issuer's, which narrow is for.
+    carol = credentials(guarded.alice(sub="carol", groups=["team-a"]))
+    assert await tools(guarded.hub.url("/mcp/narrow"), carol) == set()
+    bob = credentials(guarded.jwks_user("bob", ["team-a"]))
+    assert await tools(guarded.hub.url("/mcp/narrow"), bob) == {"time__get_current_time"}
+
+
 async def test_an_api_key_sees_and_calls_its_tool_only(guarded: Guarded) -> None:
     for headers in (credentials(api_key=CI_KEY), credentials(CI_KEY)):
         assert await tools(guarded.hub.url("/mcp"), headers) == {"everything__echo"}
@@ -500,7 +525,11 @@ async def test_a_denied_tool_is_hidden_and_unknown_on_every_path(guarded: Guarde
 )
 async def test_tool_name_tricks_reach_nothing(guarded: Guarded, path: str, name: str) -> None:
     answer = await call(guarded.hub.url(path), name, credentials(guarded.alice()))
-    assert answer.error["message"] == f"Unknown tool: {name}"
+    assert answer.error["code"] == -32602
+    # Invisible characters are refused as such, whatever the name: that teaches nothing.
+    visible = name.isprintable() and " " not in name
+    expected = f"Unknown tool: {name}" if visible else "the tool name holds "
+    assert answer.error["message"].startswith(expected), answer.error
 
 
 @pytest.mark.parametrize(

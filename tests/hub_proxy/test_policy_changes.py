@@ -59,7 +59,7 @@ def policy(*rules: str) -> str:
         "kind: AccessPolicy\n"
         "metadata: {name: alice-time}\n"
         "spec:\n"
-        "  subjects: [{kind: User, name: alice}]\n"
+        '  subjects: [{kind: User, name: "hs:alice"}]\n'
         "  rules:\n" + "".join(f"    - {rule}\n" for rule in rules)
     )
 

@@ -62,7 +62,7 @@ apiVersion: mcphub.dev/v1alpha1
 kind: AccessPolicy
 metadata: {name: alice-time}
 spec:
-  subjects: [{kind: User, name: alice}]
+  subjects: [{kind: User, name: "hs:alice"}]
   rules: [{servers: [time], actions: [list, call]}]
 ---
 apiVersion: mcphub.dev/v1alpha1

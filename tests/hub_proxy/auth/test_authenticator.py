@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import pytest
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from hub_proxy.auth.apikeys import hash_key, mint_key
 from hub_proxy.auth.authenticator import Authenticator, AuthSettings, TokenCache
@@ -18,8 +19,10 @@ from hub_proxy.auth.errors import (
     MissingCredentialsError,
 )
 from hub_proxy.auth.jwt_tokens import JWTIssuer
+from hub_proxy.auth.policy import Evaluator, Item
 from hub_proxy.auth.principal import ANONYMOUS, AUTHENTICATED, Principal
 from hub_proxy.catalog import API_KEY_LABEL
+from mcphub_api import AccessPolicy
 from mcphub_api.secret import Secret
 from tests.hub_proxy.auth.issuer import (
     AUDIENCE,
@@ -114,6 +117,22 @@ async def test_unreadable_credentials_are_malformed(headers: dict[str, str], pro
         await authenticator().authenticate(headers)
 
 
+@pytest.mark.parametrize(
+    "sent",
+    [
+        [("Authorization", f"Bearer {KEY}"), ("Authorization", f"Bearer {KEY}")],
+        [("Authorization", f"Bearer {KEY}"), ("authorization", "Bearer other")],
+        [("X-API-Key", KEY), ("X-API-Key", KEY)],
+        [("X-API-Key", "first"), ("x-api-key", KEY)],
+    ],
+    ids=["same bearer twice", "two bearers", "same key twice", "two keys"],
+)
+async def test_a_credential_header_sent_twice_is_refused(sent: list[tuple[str, str]]) -> None:
+    headers = CIMultiDictProxy(CIMultiDict(sent))
+    with pytest.raises(MalformedCredentialsError, match="several credentials were sent"):
+        await authenticator(anonymous=True).authenticate(headers)
+
+
 async def test_an_api_key_is_accepted_as_a_bearer_token_or_in_its_own_header() -> None:
     auth = authenticator()
     assert await auth.authenticate(bearer(KEY)) == BOT
@@ -135,6 +154,81 @@ async def test_jwts_go_to_the_issuer_they_name(idp: Issuer) -> None:
     rs = await auth.authenticate(bearer(sign(claims(idp.url), RSA)))
     assert (hs.issuer, rs.issuer) == (HS_ISSUER, idp.url)
     assert hs.key != rs.key  # two issuers' "alice" are two people
+
+
+ALICE_POLICY = AccessPolicy.model_validate(
+    {
+        "apiVersion": "mcphub.dev/v1alpha1",
+        "kind": "AccessPolicy",
+        "metadata": {"name": "alice", "namespace": "default"},
+        "spec": {
+            "subjects": [{"kind": "User", "name": f"{HS_ISSUER}#alice"}],
+            "rules": [{"servers": ["time"], "actions": ["call"]}],
+        },
+    }
+)
+
+
+async def test_another_issuers_alice_is_not_alice(idp: Issuer) -> None:
+    """Among several issuers, each one's names are its own: ``{issuer}#name`` by default."""
+    auth = authenticator(idp)
+    hs = await auth.authenticate(bearer(sign_hs(claims(HS_ISSUER, groups=["admins"]))))
+    rs = await auth.authenticate(bearer(sign(claims(idp.url, groups=["admins"]), RSA)))
+    assert (hs.name, rs.name) == (f"{HS_ISSUER}#alice", f"{idp.url}#alice")
+    assert f"{HS_ISSUER}#admins" in hs.groups
+    assert f"{idp.url}#admins" in rs.groups
+    evaluator = Evaluator([ALICE_POLICY], {})
+    item = Item("tool", "time", ("get_current_time",))
+    assert evaluator.allows(hs, "call", item)
+    assert not evaluator.allows(rs, "call", item)
+
+
+async def test_one_issuer_names_users_as_they_are() -> None:
+    alice = await authenticator().authenticate(bearer(sign_hs(claims(HS_ISSUER))))
+    assert (alice.name, alice.groups) == ("alice", frozenset({"dev", "ops", AUTHENTICATED}))
+
+
+async def test_explicit_prefixes_replace_the_default(idp: Issuer) -> None:
+    settings = AuthSettings(
+        jwt_issuers=(
+            JWTIssuer(HS_ISSUER, AUDIENCE, secret=SECRET, username_prefix="hs:"),
+            JWTIssuer(
+                idp.url, AUDIENCE, jwks_url=idp.jwks_url, username_prefix="u:", groups_prefix="g:"
+            ),
+        )
+    )
+    auth = Authenticator(settings)
+    hs = await auth.authenticate(bearer(sign_hs(claims(HS_ISSUER))))
+    rs = await auth.authenticate(bearer(sign(claims(idp.url), RSA)))
+    assert (hs.name, rs.name) == ("hs:alice", "u:alice")
+    assert f"{HS_ISSUER}#dev" in hs.groups
+    assert "g:dev" in rs.groups
+
+
+@pytest.mark.parametrize(
+    ("prefixes", "problem"),
+    [
+        (("", "b:"), "begins the prefix 'b:'"),
+        (("a", "ab"), "begins the prefix 'ab'"),
+        (("same:", "same:"), "both could name the same user"),
+    ],
+)
+def test_prefixes_that_could_name_one_user_twice_are_refused(
+    prefixes: tuple[str, str], problem: str
+) -> None:
+    with pytest.raises(AuthConfigError, match=problem):
+        AuthSettings(
+            jwt_issuers=(
+                JWTIssuer(HS_ISSUER, AUDIENCE, secret=SECRET, username_prefix=prefixes[0]),
+                JWTIssuer("other", AUDIENCE, secret=SECRET, username_prefix=prefixes[1]),
+            )
+        )
+
+
+async def test_an_issuer_cannot_name_a_system_user() -> None:
+    token = sign_hs(claims(HS_ISSUER, sub="system:anonymous", groups=["system:masters"]))
+    with pytest.raises(InvalidCredentialsError, match="reserved user"):
+        await authenticator().authenticate(bearer(token))
 
 
 async def test_a_jwt_of_an_issuer_not_configured_is_refused() -> None:
