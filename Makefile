@@ -70,3 +70,4 @@ test: testbed lint
 
 crds: $(VENV)/.installed
 	$(BIN)/python -m mcphub_api.crd
+	cp crds/mcphub.dev_*.yaml manifests/helm/mcphub/files/crds/

@@ -9,7 +9,6 @@ enforces it.
 from __future__ import annotations
 
 import re
-import subprocess
 import uuid
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,8 @@ from tests.testbed.manifests import (
     MANIFESTS,
     RBAC_KINDS,
     apply_documents,
+    can_i_as,
+    find,
     kustomize,
     overlay_serving,
 )
@@ -30,11 +31,6 @@ from tests.testbed.paths import REPO_ROOT
 HUB = "system:serviceaccount:mcphub-system:mcphub-hub"
 PINNED = re.compile(r"@sha256:[0-9a-f]{64}$")
 OWN_IMAGES = "ghcr.io/mcphub/"
-
-
-def find(documents: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
-    (found,) = (d for d in documents if d["kind"] == kind and d["metadata"]["name"] == name)
-    return found
 
 
 def served_namespace_of(documents: list[dict[str, Any]]) -> dict[str, str]:
@@ -72,18 +68,7 @@ def test_an_overlay_changes_the_served_namespace_with_its_one_value(
 
 
 def can_i(plane: ControlPlane, *request: str) -> bool:
-    """What the API server's authorizer answers for the hub (exit 1 with "no" is an answer)."""
-    kubectl = [str(plane.kubectl_binary), f"--kubeconfig={plane.kubeconfig}"]
-    done = subprocess.run(
-        [*kubectl, "auth", "can-i", f"--as={HUB}", *request],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    answer = str(done.stdout).strip()
-    assert answer in {"yes", "no"}, done.stderr
-    return answer == "yes"
+    return can_i_as(plane, HUB, *request)
 
 
 def test_the_hub_reads_the_namespace_it_serves_and_nothing_else(

@@ -7,6 +7,7 @@ together, fails a test.
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -53,3 +54,23 @@ def apply_documents(plane: ControlPlane, documents: list[dict[str, Any]]) -> Non
     plane.kubectl(
         "apply", "--server-side", "-f", "-", stdin=yaml.safe_dump_all(documents, sort_keys=False)
     )
+
+
+def find(documents: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    (found,) = (d for d in documents if d["kind"] == kind and d["metadata"]["name"] == name)
+    return found
+
+
+def can_i_as(plane: ControlPlane, user: str, *request: str) -> bool:
+    """What the API server's authorizer answers for ``user`` (exit 1 with "no" is an answer)."""
+    kubectl = [str(plane.kubectl_binary), f"--kubeconfig={plane.kubeconfig}"]
+    done = subprocess.run(
+        [*kubectl, "auth", "can-i", f"--as={user}", *request],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    answer = str(done.stdout).strip()
+    assert answer in {"yes", "no"}, done.stderr
+    return answer == "yes"
