@@ -7,6 +7,7 @@ together, fails a test.
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -31,20 +32,23 @@ def overlay_serving(folder: Path, namespace: str) -> Path:
     """The example overlay (``manifests/overlays/team-a``) of this checkout, serving ``namespace``.
 
     Exactly the README's recipe for serving another namespace: the example's
-    kustomization with its bases named by absolute path, and its one value changed.
+    kustomization with its bases named from ``folder`` (kustomize refuses
+    absolute paths), and its one value changed.
     """
     example = MANIFESTS / "overlays" / "team-a"
     kustomization = yaml.safe_load((example / "kustomization.yaml").read_text())
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def from_folder(item: str) -> str:
+        return os.path.relpath((example / item).resolve(), folder.resolve())
+
     kustomization["resources"] = [
-        item if item.endswith(".yaml") else str((example / item).resolve())
+        item if item.endswith(".yaml") else from_folder(item)
         for item in kustomization["resources"]
     ]
-    kustomization["components"] = [
-        str((example / item).resolve()) for item in kustomization["components"]
-    ]
+    kustomization["components"] = [from_folder(item) for item in kustomization["components"]]
     value = yaml.safe_load((example / "served-namespace.yaml").read_text())
     value["data"]["servedNamespace"] = namespace
-    folder.mkdir(parents=True, exist_ok=True)
     (folder / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
     (folder / "served-namespace.yaml").write_text(yaml.safe_dump(value))
     return folder
