@@ -12,18 +12,18 @@ is (:mod:`tests.testbed.kube_build`), each with ``go install MODULE/CMD@VERSION`
   module proxy, see ``tests/manifests/tiltfile_stubs.star``).
 
 Each lands in ``<cache>/go-tools/<name>-<version>/``; a build happens only
-when the binary is missing (about a minute each on two cores, cold).
+when the binary is missing (helm: about 12 minutes on two busy cores, cold;
+glua and starlark: seconds).
 ``MCPHUB_GO_TOOLS`` names a folder of prebuilt binaries instead, as
 ``MCPHUB_KUBE_ASSETS`` does for the control plane.
 
-Run ``python -m tests.testbed.go_tools`` to build ahead of time.
+``python -m tests.testbed.install`` builds them with the rest of the test bed.
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,7 +68,7 @@ def binary(tool: GoTool) -> Path:
         origin = f"{TOOLS_ENV}={configured}" if configured else f"the build cache {tool.folder()}"
         raise TestbedError(
             f"{tool.name} is missing from {origin}. Build it with "
-            f"`python -m tests.testbed.go_tools` (needs Go >= 1.26; a minute or two), "
+            f"`python -m tests.testbed.install` (needs Go >= 1.26; minutes, once), "
             f"or set {TOOLS_ENV} to a folder holding {', '.join(t.name for t in TOOLS)}."
         )
     return path
@@ -120,17 +120,3 @@ def ensure_built() -> dict[str, float]:
             build(tool)
             spent[tool.name] = round(time.monotonic() - started, 1)
     return spent
-
-
-def main() -> int:
-    try:
-        spent = ensure_built()
-    except TestbedError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(f"go tools ready; seconds per build: {spent}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
