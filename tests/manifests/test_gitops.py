@@ -166,8 +166,10 @@ def test_argo_cd_health_follows_the_status_the_operator_writes(
             return status, message, obj
 
         def judged_as(kind: str, name: str, health: str) -> bool:
-            status, _, obj = judged(kind, name)
-            return status == health and "status" in obj
+            status, message, obj = judged(kind, name)
+            # Raised, so that a timeout quotes what Argo CD would show instead.
+            assert status == health and "status" in obj, (status, message)
+            return True
 
         for (kind, name), health in expected.items():
             eventually(

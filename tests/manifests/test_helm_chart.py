@@ -132,6 +132,10 @@ def test_the_default_chart_is_the_kustomize_install(
 
 def test_the_default_chart_passes_admission(crds_installed: ControlPlane) -> None:
     rendered = helm("template", "mcphub", str(CHART), "--namespace", "mcphub-system")
+    # What `helm install --create-namespace` does first.
+    crds_installed.kubectl(
+        "apply", "--server-side", "-f", str(MANIFESTS / "operator" / "namespace.yaml")
+    )
     crds_installed.kubectl(
         "apply", "--server-side", "--force-conflicts", "--dry-run=server", "-f", "-",
         stdin=rendered,
