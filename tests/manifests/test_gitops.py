@@ -168,7 +168,8 @@ def test_argo_cd_health_follows_the_status_the_operator_writes(
         def judged_as(kind: str, name: str, health: str) -> bool:
             status, message, obj = judged(kind, name)
             # Raised, so that a timeout quotes what Argo CD would show instead.
-            assert status == health and "status" in obj, (status, message)
+            assert "status" in obj, "no status yet"
+            assert status == health, message
             return True
 
         for (kind, name), health in expected.items():

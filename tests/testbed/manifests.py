@@ -43,8 +43,7 @@ def overlay_serving(folder: Path, namespace: str) -> Path:
         return os.path.relpath((example / item).resolve(), folder.resolve())
 
     kustomization["resources"] = [
-        item if item.endswith(".yaml") else from_folder(item)
-        for item in kustomization["resources"]
+        item if item.endswith(".yaml") else from_folder(item) for item in kustomization["resources"]
     ]
     kustomization["components"] = [from_folder(item) for item in kustomization["components"]]
     value = yaml.safe_load((example / "served-namespace.yaml").read_text())
