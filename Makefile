@@ -13,17 +13,21 @@ CACHE := $(MCPHUB_CACHE_DIR)
 
 # Dependencies install from hashed lock files with uv: seconds, and the same
 # versions on every machine.  uv comes from PATH, else it is installed once per
-# machine beside the test bed.
+# machine beside the test bed: by the system's pip when there is one (a venv
+# with its own pip costs twice the time), else in a virtual environment.
 UV_VERSION := 0.13.9
-UV := $(or $(shell command -v uv 2>/dev/null),$(CACHE)/uv-$(UV_VERSION)/bin/uv)
+UV_HOME := $(CACHE)/uv-$(UV_VERSION)
+UV := $(or $(shell command -v uv 2>/dev/null),$(UV_HOME)/bin/uv)
 UV_PIP = $(UV) pip install --quiet --python $(BIN)/python
 export UV_PYTHON_DOWNLOADS := never
 
 .PHONY: run test lint format testbed crds lock
 
-$(CACHE)/uv-$(UV_VERSION)/bin/uv:
-	$(PYTHON) -m venv $(CACHE)/uv-$(UV_VERSION)
-	$(CACHE)/uv-$(UV_VERSION)/bin/python -m pip install --disable-pip-version-check -q uv==$(UV_VERSION)
+$(UV_HOME)/bin/uv:
+	$(PYTHON) -m pip install --disable-pip-version-check --root-user-action=ignore -q \
+		--target $(UV_HOME) uv==$(UV_VERSION) 2>/dev/null \
+	|| ($(PYTHON) -m venv $(UV_HOME) \
+		&& $(UV_HOME)/bin/python -m pip install --disable-pip-version-check -q uv==$(UV_VERSION))
 
 $(BIN)/python: | $(UV)
 	$(UV) venv --quiet --seed --python $(PYTHON) $(VENV)
