@@ -6,7 +6,7 @@ import logging
 
 import kopf
 
-from mcphub_operator import config, handlers
+from mcphub_operator import config, handlers, session_key
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -17,6 +17,8 @@ def main(argv: list[str] | None = None) -> None:
         logging.getLogger(chatty).setLevel(logging.WARNING)
     registry = kopf.OperatorRegistry()
     handlers.register(registry, settings)
+    if settings.session_key_secret is not None:
+        session_key.register(registry, *settings.session_key_secret)
     kopf.run(
         registry=registry,
         standalone=settings.peering is None,

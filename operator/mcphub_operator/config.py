@@ -25,6 +25,8 @@ class OperatorConfig:
     verify_concurrency: int
     liveness_endpoint: str | None
     peering: str | None
+    # (namespace, name) of the hub's session key Secret, created when missing.
+    session_key_secret: tuple[str, str] | None
 
 
 def parse(argv: list[str] | None = None) -> OperatorConfig:
@@ -85,6 +87,13 @@ def parse(argv: list[str] | None = None) -> OperatorConfig:
         help="kopf peering name for several replicas; default: standalone (run one replica "
         "with a Recreate strategy) [MCPHUB_PEERING]",
     )
+    parser.add_argument(
+        "--session-key-secret",
+        default=env("MCPHUB_SESSION_KEY_SECRET"),
+        metavar="[NAMESPACE/]NAME",
+        help="create this Secret with a random session key for the hub when it is missing "
+        "(namespace default: POD_NAMESPACE, the operator's own) [MCPHUB_SESSION_KEY_SECRET]",
+    )
     args = parser.parse_args(argv)
     if args.verify_interval <= 0 or args.verify_timeout <= 0:
         parser.error("--verify-interval and --verify-timeout must be positive")
@@ -98,4 +107,18 @@ def parse(argv: list[str] | None = None) -> OperatorConfig:
         verify_concurrency=args.verify_concurrency,
         liveness_endpoint=args.liveness or None,
         peering=args.peering,
+        session_key_secret=_secret_ref(parser, args.session_key_secret),
     )
+
+
+def _secret_ref(parser: argparse.ArgumentParser, value: str | None) -> tuple[str, str] | None:
+    if not value:
+        return None
+    namespace, _, name = value.rpartition("/")
+    namespace = namespace or os.environ.get("POD_NAMESPACE", "")
+    if not namespace or not name:
+        parser.error(
+            f"--session-key-secret {value!r}: say NAMESPACE/NAME, or set POD_NAMESPACE "
+            "(the Downward API's metadata.namespace) for the operator's own namespace"
+        )
+    return namespace, name

@@ -149,6 +149,16 @@ class KubeClient:
         assert applied is not None  # noqa: S101 - only 404 returns None, and only when allowed
         return applied
 
+    async def create(self, manifest: Manifest) -> Manifest:
+        """POST ``manifest``; ConflictError (409) when an object of that name exists already."""
+        metadata = manifest["metadata"]
+        path = resource_path(
+            manifest["apiVersion"], _PLURALS[manifest["kind"]], metadata["namespace"]
+        )
+        created = await self._request("POST", path, body=manifest)
+        assert created is not None  # noqa: S101 - only 404 returns None, and only when allowed
+        return created
+
     async def get(self, path: str) -> Manifest | None:
         return await self._request("GET", path, missing_ok=True)
 

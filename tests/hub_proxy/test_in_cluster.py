@@ -27,6 +27,7 @@ from mcp.types import ToolListChangedNotification
 from tests.hub_proxy.bridge_process import JSON_AND_SSE
 from tests.hub_proxy.test_standalone_hub import connected, tool_names
 from tests.testbed.kube import ControlPlane
+from tests.testbed.manifests import RBAC_KINDS, apply_documents, kustomize, overlay_serving
 from tests.testbed.mcp_servers import running_everything_http
 from tests.testbed.paths import REPO_ROOT
 from tests.testbed.processes import ManagedProcess, free_port, port_is_open
@@ -68,18 +69,9 @@ def initialize_status(url: str, token: str | None) -> int | None:
 
 
 def hub_kubeconfig(plane: ControlPlane, folder: Path, namespace: str) -> Path:
-    """The hub's own ServiceAccount, bound to the shipped RBAC, serving ``namespace``."""
-    hub = REPO_ROOT / "manifests" / "hub"
-    plane.kubectl(
-        "apply", "--server-side", "-f", str(REPO_ROOT / "manifests/operator/namespace.yaml")
-    )
-    for name in ("service_account.yaml", "role.yaml", "role_binding.yaml", "secrets_role.yaml"):
-        plane.kubectl("apply", "--server-side", "-f", str(hub / name))
-    # What secrets_role_binding.yaml says to do for a namespace other than default.
-    plane.kubectl(
-        "create", "rolebinding", "mcphub-hub-secrets", "-n", namespace,
-        "--clusterrole=mcphub-hub-secrets", "--serviceaccount=mcphub-system:mcphub-hub",
-    )  # fmt: skip
+    """The hub's own ServiceAccount, with the RBAC an install serving ``namespace`` grants."""
+    rendered = kustomize(plane, overlay_serving(folder / "overlay", namespace))
+    apply_documents(plane, [doc for doc in rendered if doc["kind"] in RBAC_KINDS])
     token = plane.kubectl("create", "token", "mcphub-hub", "-n", "mcphub-system").strip()
     return plane.token_kubeconfig(token, folder / "hub.kubeconfig")
 

@@ -27,6 +27,12 @@ LOCKED_DOWN = {
 }
 
 
+def sample_image(sample: str) -> str:
+    """The image a sample names (pinned by digest), as the operator must pass it on."""
+    image: str = yaml.safe_load((SAMPLES / sample).read_text())["spec"]["container"]["image"]
+    return image
+
+
 def get(plane: ControlPlane, namespace: str, *what: str) -> dict[str, Any]:
     found: dict[str, Any] = json.loads(plane.kubectl("get", "-n", namespace, *what, "-o", "json"))
     return found
@@ -111,7 +117,7 @@ def test_stdio_sample_gets_a_locked_down_deployment_with_the_bridge_wired_in(
     assert bridge["securityContext"] == LOCKED_DOWN
 
     (server_container,) = pod["containers"]
-    assert server_container["image"] == "mcp/time:latest"
+    assert server_container["image"] == sample_image("mcpserver-time-stdio.yaml")
     assert server_container["command"] == [
         "/bin/sh",
         "-c",
@@ -224,7 +230,7 @@ def test_hand_edits_and_deletions_of_owned_objects_are_repaired(
         service = get(crds_installed, namespace, "service", "everything")
         return bool(
             deployment["spec"]["replicas"] == 2
-            and image == "mcp/everything:latest"
+            and image == sample_image("mcpserver-everything-http.yaml")
             and service["metadata"]["name"] == "everything"
         )
 

@@ -27,20 +27,18 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from tests.testbed.errors import TestbedError
+from tests.testbed.golang import go_env, run_go
 from tests.testbed.paths import cache_dir
 
 KUBERNETES_VERSION = "v1.37.2"
 ETCD_VERSION = "v3.6.16"
 BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kubectl")
 ASSETS_ENV = "MCPHUB_KUBE_ASSETS"
-BUILD_TIMEOUT_SECONDS = 75 * 60
 
 _LOCAL_REPLACE = re.compile(r"^\s*(?:replace\s+)?(\S+)\s+=>\s+(\.\.?/\S*)\s*$")
 
@@ -123,41 +121,13 @@ def require_assets() -> Path:
     return folder
 
 
-def _go_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(GOTOOLCHAIN="local", CGO_ENABLED="0", GOFLAGS="-mod=mod")
-    return env
-
-
 def _go(args: list[str], cwd: Path) -> str:
-    go = shutil.which("go")
-    if go is None:
-        raise TestbedError(
-            "The Go toolchain (`go`, version 1.26 or newer) is not on PATH; it is "
-            "needed once to build the Kubernetes control plane for the tests. "
-            f"Install Go, or set {ASSETS_ENV} to a folder of prebuilt binaries "
-            f"({', '.join(BINARIES)})."
-        )
-    try:
-        done = subprocess.run(
-            [go, *args],
-            cwd=cwd,
-            env=_go_env(),
-            capture_output=True,
-            text=True,
-            timeout=BUILD_TIMEOUT_SECONDS,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise TestbedError(
-            f"`go {' '.join(args)}` did not finish within {BUILD_TIMEOUT_SECONDS} s"
-        ) from exc
-    if done.returncode != 0:
-        raise TestbedError(
-            f"`go {' '.join(args)}` failed in {cwd} (exit {done.returncode}):\n"
-            f"{done.stderr[-4000:]}"
-        )
-    return done.stdout
+    return run_go(
+        args,
+        cwd,
+        env=go_env(GOFLAGS="-mod=mod"),
+        fallback=f"set {ASSETS_ENV} to a folder of prebuilt binaries ({', '.join(BINARIES)})",
+    )
 
 
 def staging_replacements(go_mod: str, staging_version: str) -> dict[str, str]:
