@@ -26,6 +26,10 @@ and what a group contains is part of what it grants), lazily, on the first
 question after the change, so that whichever listener of the catalog runs
 first, nobody is ever answered by a stale evaluator.  API keys follow the
 catalog's Secrets the same way.
+
+Every decision, and the end of every call it allowed (:meth:`AccessControl.called`),
+is also told to :attr:`AccessControl.activity`, the in-memory record of what
+the hub did lately that the dashboard reads (see :mod:`hub_proxy.activity`).
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from typing import Final
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from hub_proxy.activity import Activity, CallOutcome
 from hub_proxy.auth.audit import Audit
 from hub_proxy.auth.authenticator import Authenticator
 from hub_proxy.auth.errors import AuthConfigError, AuthenticationError, AuthUnavailableError
@@ -75,6 +80,7 @@ class AccessControl:
         self.authenticator = authenticator
         self._live = live
         self._audit = audit
+        self.activity = Activity()
         self._public_url = public_url.rstrip("/") if public_url else None
         self._catalog: Catalog | None = None
         self._inputs: _Evaluated | None = None
@@ -103,7 +109,14 @@ class AccessControl:
         """Decide one act (call, read, get) on one item, and audit it."""
         decision = self.evaluator.decide(principal, action, item)
         self._audit.record(principal, action, item, decision)
+        self.activity.decided(principal, action, item, decision)
         return decision
+
+    def called(
+        self, principal: Principal, action: Action, item: Item, outcome: CallOutcome, seconds: float
+    ) -> None:
+        """An act :meth:`decide` allowed ended ``seconds`` later; recorded for the dashboard."""
+        self.activity.called(principal, action, item, outcome, seconds)
 
     async def close(self, _app: web.Application) -> None:
         """Write the audit lines still batched, so that the last calls before a stop are audited."""
@@ -114,6 +127,7 @@ class AccessControl:
         evaluator = self.evaluator
         results = [(item, evaluator.decide(principal, "list", item)) for item in items]
         self._audit.record_list(principal, kind, results)
+        self.activity.listed(principal, kind, results)
         return [decision.allowed for _, decision in results]
 
     # A new-style aiohttp middleware (the decorator marks it so), bound to this object.

@@ -69,6 +69,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any, Final, Protocol
@@ -77,6 +78,7 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, LATEST_HANDSHAKE_VERS
 
 from hub_proxy import routing
 from hub_proxy.access import AccessControl, caller
+from hub_proxy.activity import outcome_of
 from hub_proxy.auth.policy import Action, Item, ItemKind
 from hub_proxy.bridge.multiplexer import SERVER_UNAVAILABLE
 from hub_proxy.catalog import Catalog, Scope
@@ -288,7 +290,11 @@ class HubSession:
                 return refusal
             route = published.route
             forwarded = replace(request, params={**params, "name": route.upstream_name})
-            return await self._forward(route.server, forwarded)
+            started = time.perf_counter()
+            answer = await self._forward(route.server, forwarded)
+            elapsed = time.perf_counter() - started
+            self._access.called(caller(), action, published.item, outcome_of(answer), elapsed)
+            return answer
 
         return call
 
