@@ -490,6 +490,9 @@ class Dashboard:
         else:
             principal = subject_principal(kind, name, namespace, [g.strip() for g in groups])  # type: ignore[arg-type]
         verdicts = self.view.who_can(principal) if asked else []
+        if not person.admin:
+            # Not even as "no": an item hidden from them is not theirs to learn of.
+            verdicts = [verdict for verdict in verdicts if verdict.listed.allowed]
         values = {
             "kinds": SUBJECT_KINDS,
             "kind": kind,

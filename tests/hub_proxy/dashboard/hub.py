@@ -1,0 +1,193 @@
+"""The hub the dashboard's browser tests drive, and how a test signs in to it.
+
+One hub serves every browser test of the package: starting ``server-everything``
+and ``mcp-server-time`` costs seconds, and the tests only read its state or
+change what they themselves add.  It serves
+
+* ``time`` and ``everything`` (the reference servers), in group ``basics``;
+* ``shapes``: a tool with every schema shape the form handles (see
+  :mod:`tests.hub_proxy.dashboard.raw_server`);
+* ``evil``: the attacker's server, whose every string carries script;
+* ``vault``: another ``mcp-server-time``, which the developers' policy does
+  not name, so it must be absent from their dashboard.
+
+Two API keys: ``admin`` (a dashboard administrator, allowed everything) and
+``dev`` (allowed every server but the vault, and denied ``everything``'s
+``get-env``).  Bearer JWTs (HS256) and an OpenID Connect provider sign people
+in too; the ``dev`` group has the developers' grants.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Final
+
+from selenium.webdriver.chrome.webdriver import WebDriver
+from selenium.webdriver.common.by import By
+
+from tests.hub_proxy.auth.issuer import AUDIENCE, HS_ISSUER, SECRET
+from tests.hub_proxy.bridge_process import command_of
+from tests.hub_proxy.dashboard.browser import wait_for
+from tests.hub_proxy.dashboard.oidc_provider import CLIENT_ID, Provider
+from tests.hub_proxy.test_access_control import key_secret
+from tests.hub_proxy.test_standalone_hub import Hub, server_yaml, start_hub
+from tests.testbed.mcp_servers import everything_stdio, time_stdio
+
+ADMIN_KEY: Final = "dashboard-admin-key-0123456789abcdef"
+DEV_KEY: Final = "dashboard-dev-key-0123456789abcdef"
+RAW_SERVER: Final = Path(__file__).with_name("raw_server.py")
+
+POLICIES: Final = """\
+apiVersion: mcphub.dev/v1alpha1
+kind: AccessPolicy
+metadata: {name: admins}
+spec:
+  subjects: [{kind: APIKey, name: admin}]
+  rules: [{servers: ["*"], groups: ["*"], actions: [list, call, read, get]}]
+---
+apiVersion: mcphub.dev/v1alpha1
+kind: AccessPolicy
+metadata: {name: developers}
+spec:
+  subjects: [{kind: APIKey, name: dev}, {kind: Group, name: dev}]
+  rules:
+    - servers: [time, everything, evil, shapes, "added-*"]
+      groups: [basics]
+      actions: [list, call, read, get]
+    - effect: deny
+      servers: [everything]
+      tools: [get-env]
+      actions: [list, call]
+"""
+
+GROUP: Final = """\
+apiVersion: mcphub.dev/v1alpha1
+kind: MCPGroup
+metadata: {name: basics}
+spec:
+  servers: [{name: time}, {name: everything}]
+"""
+
+
+def raw_server(name: str, character: str, canary: str) -> str:
+    return server_yaml(name, [sys.executable, str(RAW_SERVER), character, canary])
+
+
+def write_config(folder: Path, canary: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    time_command = command_of(time_stdio())
+    (folder / "time.yaml").write_text(server_yaml("time", time_command))
+    (folder / "vault.yaml").write_text(server_yaml("vault", time_command))
+    (folder / "everything.yaml").write_text(
+        server_yaml("everything", command_of(everything_stdio()))
+    )
+    (folder / "shapes.yaml").write_text(raw_server("shapes", "shapes", canary))
+    (folder / "evil.yaml").write_text(raw_server("evil", "evil", canary))
+    (folder / "group.yaml").write_text(GROUP)
+    (folder / "policies.yaml").write_text(POLICIES)
+    (folder / "keys.yaml").write_text(
+        "---\n".join(
+            [key_secret("admin", "default", ADMIN_KEY), key_secret("dev", "default", DEV_KEY)]
+        )
+    )
+    return folder
+
+
+@dataclass(frozen=True)
+class DashboardHub:
+    hub: Hub
+    folder: Path
+    provider: Provider
+    canary: Canary
+
+    def url(self, path: str = "/ui/") -> str:
+        return self.hub.url(path)
+
+
+class Canary:
+    """A loopback HTTP server that counts the requests script in the evil payloads would make."""
+
+    def __init__(self) -> None:
+        self.hits: list[str] = []
+        canary = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                canary.hits.append(self.path)
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    @contextmanager
+    def serving(self) -> Iterator[Canary]:
+        thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            self._server.shutdown()
+            self._server.server_close()
+
+
+@contextmanager
+def running_dashboard_hub(tmp: Path, provider: Provider) -> Iterator[DashboardHub]:
+    with Canary().serving() as canary:
+        secret = tmp / "hs256.secret"
+        secret.write_bytes(SECRET)
+        session_key = tmp / "session.key"
+        session_key.write_bytes(b"d" * 32)
+        args = [
+            "--audience",
+            AUDIENCE,
+            "--hs256",
+            f"{HS_ISSUER}={secret}",
+            "--oidc-issuer",
+            provider.url,
+            "--ui-oidc-client-id",
+            CLIENT_ID,
+            "--ui-admin",
+            "APIKey:default/admin",
+            "--ui-write",
+            "--session-key",
+            str(session_key),
+        ]
+        hub = start_hub(
+            tmp, lambda folder: write_config(folder, canary.url), args=args, open_access=False
+        )
+        try:
+            yield DashboardHub(hub, tmp / "config", provider, canary)
+        finally:
+            hub.process.stop()
+
+
+def sign_in(driver: WebDriver, hub: DashboardHub, credential: str, path: str = "/ui/") -> None:
+    """Sign in with an API key or bearer token through the sign-in form; land on ``path``."""
+    driver.delete_all_cookies()
+    driver.get(hub.url(f"/ui/login?next={path}"))
+    field = driver.find_element(By.ID, "credential")
+    field.send_keys(credential)
+    field.submit()
+    wait_for(driver, lambda d: "/ui/login" not in d.current_url, "the sign-in to finish")
+
+
+def screenshot(driver: WebDriver, name: str) -> None:
+    """Keep a picture of the page, when ``MCPHUB_SCREENSHOTS`` names a folder for them.
+
+    The README's pictures are taken this way: ``MCPHUB_SCREENSHOTS=docs/screenshots``.
+    """
+    folder = os.environ.get("MCPHUB_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(Path(folder) / f"{name}.png"))
