@@ -68,6 +68,9 @@ class Field:
     # ``lines``: the type of each line.
     item_type: str = ""
     children: tuple[Field, ...] = ()
+    # Required, and so is every object around it: only then may the browser insist on it
+    # (a required field of an optional object is required only if the object is given).
+    enforced: bool = False
 
 
 class _Budget:
@@ -78,11 +81,11 @@ class _Budget:
 def form_fields(schema: Mapping[str, Any]) -> tuple[Field, ...]:
     """The fields of a tool's ``inputSchema`` (an object schema)."""
     budget = _Budget()
-    return _properties(schema, "arg", 0, budget)
+    return _properties(schema, "arg", 0, budget, enforced=True)
 
 
 def _properties(
-    schema: Mapping[str, Any], prefix: str, depth: int, budget: _Budget
+    schema: Mapping[str, Any], prefix: str, depth: int, budget: _Budget, *, enforced: bool
 ) -> tuple[Field, ...]:
     properties = schema.get("properties")
     if not isinstance(properties, Mapping):
@@ -105,6 +108,7 @@ def _properties(
                 field_schema,
                 f"{prefix}.{index}",
                 required=key in needed,
+                enforced=enforced and key in needed,
                 depth=depth,
                 budget=budget,
             )
@@ -125,13 +129,20 @@ def _text(value: Any) -> str:
 
 
 def _field(
-    key: str, schema: Mapping[str, Any], name: str, *, required: bool, depth: int, budget: _Budget
+    key: str,
+    schema: Mapping[str, Any],
+    name: str,
+    *,
+    required: bool,
+    enforced: bool,
+    depth: int,
+    budget: _Budget,
 ) -> Field:
     label = _text(schema.get("title")) or key
     description = _text(schema.get("description"))
     default = schema.get("default")
     # A JSON text area, unless the schema says something more specific.
-    field = Field(name, key, label, "json", required, description)
+    field = Field(name, key, label, "json", required, description, enforced=enforced)
     kind = _type_of(schema)
     enum = schema.get("enum")
     if isinstance(enum, list) and enum:
@@ -156,7 +167,7 @@ def _field(
         and depth < MAX_DEPTH
         and not _composite(schema)
     ):
-        children = _properties(schema, name, depth + 1, budget)
+        children = _properties(schema, name, depth + 1, budget, enforced=enforced)
         return replace(field, kind="object", children=children)
     return replace(field, default=json.dumps(default, indent=2) if default is not None else "")
 
@@ -206,7 +217,7 @@ def _value(field: Field, form: MultiMapping[Any]) -> Any:  # noqa: PLR0911 - one
         return form.get(field.name) == "true"
     posted = form.get(field.name)
     text = posted if isinstance(posted, str) else ""
-    if not text.strip() and not (field.kind == "string" and field.required):
+    if not text.strip() and not (field.kind == "string" and field.enforced):
         return _ABSENT
     match field.kind:
         case "string":

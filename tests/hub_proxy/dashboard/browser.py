@@ -94,6 +94,5 @@ def axe_violations(driver: WebDriver, impacts: frozenset[str]) -> list[dict[str,
 
 def console_errors(driver: WebDriver) -> list[str]:
     """The browser console's errors since the last call (CSP violations among them)."""
-    return [
-        entry["message"] for entry in driver.get_log("browser") if entry.get("level") == "SEVERE"
-    ]
+    entries: list[dict[str, Any]] = driver.get_log("browser")  # type: ignore[no-untyped-call]
+    return [entry["message"] for entry in entries if entry.get("level") == "SEVERE"]

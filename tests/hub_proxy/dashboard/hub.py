@@ -27,8 +27,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
 from selenium.webdriver.chrome.webdriver import WebDriver
 from selenium.webdriver.common.by import By
 
@@ -124,7 +127,7 @@ class Canary:
                 self.send_response(204)
                 self.end_headers()
 
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: object) -> None:
                 pass
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -191,3 +194,17 @@ def screenshot(driver: WebDriver, name: str) -> None:
     if folder:
         Path(folder).mkdir(parents=True, exist_ok=True)
         driver.save_screenshot(str(Path(folder) / f"{name}.png"))
+
+
+def server_rows(driver: WebDriver) -> list[str]:
+    # In one script: a live update may replace the rows between two WebDriver calls.
+    rows: list[str] = driver.execute_script(
+        "return [...document.querySelectorAll('tr[data-server]')].map(r => r.dataset.server)"
+    )
+    return rows
+
+
+async def call_as(url: str, key: str, tool: str, arguments: dict[str, Any]) -> None:
+    http = create_mcp_http_client(headers={"X-API-Key": key})
+    async with Client(streamable_http_client(url, http_client=http), mode="legacy") as client:
+        await client.call_tool(tool, arguments)

@@ -11,12 +11,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from typing import Any
 
 import pytest
-from mcp import Client
-from mcp.client.streamable_http import streamable_http_client
-from mcp.shared._httpx_utils import create_mcp_http_client
 from selenium.webdriver.chrome.webdriver import WebDriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
@@ -27,21 +23,15 @@ from tests.hub_proxy.dashboard.hub import (
     ADMIN_KEY,
     DEV_KEY,
     DashboardHub,
+    call_as,
     raw_server,
     screenshot,
+    server_rows,
     sign_in,
 )
 from tests.hub_proxy.dashboard.oidc_provider import USER
 
 SERIOUS = frozenset({"serious", "critical"})
-
-
-def server_rows(driver: WebDriver) -> list[str]:
-    # In one script: a live update may replace the rows between two WebDriver calls.
-    rows: list[str] = driver.execute_script(
-        "return [...document.querySelectorAll('tr[data-server]')].map(r => r.dataset.server)"
-    )
-    return rows
 
 
 def test_a_developer_signs_in_with_an_api_key_and_sees_the_servers_policies_allow(
@@ -132,12 +122,18 @@ def test_a_tool_is_called_with_the_form_made_from_its_schema(
     sign_in(browser, dashboard_hub, DEV_KEY, "/ui/servers/shapes/tool?name=shape")
     fill(browser, "Some text", "hello <b>world</b>")
     fill(browser, "count", "3")
-    Select(browser.find_element(By.XPATH, "//label[starts-with(normalize-space(), 'colour')]/following-sibling::select")).select_by_visible_text("blue")
+    Select(
+        browser.find_element(
+            By.XPATH, "//label[starts-with(normalize-space(), 'colour')]/following-sibling::select"
+        )
+    ).select_by_visible_text("blue")
     fill(browser, "tags", "a\nb")
     fill(browser, "city", "Paris")
     fill(browser, "floor", "2")
     # The browser itself enforces what the schema requires.
-    assert browser.find_element(By.XPATH, "//label[starts-with(normalize-space(), 'count')]").text.endswith("(required)")
+    assert browser.find_element(
+        By.XPATH, "//label[starts-with(normalize-space(), 'count')]"
+    ).text.endswith("(required)")
     browser.find_element(By.CSS_SELECTOR, "form[data-try] button[type=submit]").click()
     result = wait_for(
         browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#result .content-text"), "the result"
@@ -174,7 +170,9 @@ def test_a_server_added_to_the_folder_appears_without_a_reload(
     browser: WebDriver, dashboard_hub: DashboardHub
 ) -> None:
     sign_in(browser, dashboard_hub, DEV_KEY)
-    wait_for(browser, lambda d: d.execute_script("return document.body.dataset.live"), "live updates")
+    wait_for(
+        browser, lambda d: d.execute_script("return document.body.dataset.live"), "live updates"
+    )
     browser.execute_script("window.sameDocument = true")
     added = dashboard_hub.folder / "added-live.yaml"
     added.write_text(raw_server("added-live", "shapes", dashboard_hub.canary.url))
@@ -184,12 +182,6 @@ def test_a_server_added_to_the_folder_appears_without_a_reload(
     finally:
         added.unlink()
     wait_for(browser, lambda d: "added-live" not in server_rows(d), "the row to go")
-
-
-async def call_as(url: str, key: str, tool: str, arguments: dict[str, Any]) -> None:
-    http = create_mcp_http_client(headers={"X-API-Key": key})
-    async with Client(streamable_http_client(url, http_client=http), mode="legacy") as client:
-        await client.call_tool(tool, arguments)
 
 
 def test_a_call_through_mcp_appears_in_activity_as_it_happens(
@@ -203,7 +195,9 @@ def test_a_call_through_mcp_appears_in_activity_as_it_happens(
     row = wait_for(
         browser,
         lambda d: [
-            r for r in d.find_elements(By.CSS_SELECTOR, "#activity-rows tr") if "get_current_time" in r.text
+            r
+            for r in d.find_elements(By.CSS_SELECTOR, "#activity-rows tr")
+            if "get_current_time" in r.text
         ],
         "the call's row",
     )[0]
@@ -270,9 +264,18 @@ def test_an_administrator_adds_edits_and_removes_a_server_in_the_folder(
     area.clear()
     area.send_keys(text.rstrip() + "\n  tools: {exclude: [fails]}\n")
     browser.find_element(By.CSS_SELECTOR, "form.stack button[type=submit]").click()
-    wait_for(browser, lambda d: "/ui/servers/added-form" in d.current_url and "edit" not in d.current_url, "the server page")
+    wait_for(
+        browser,
+        lambda d: "/ui/servers/added-form" in d.current_url and "edit" not in d.current_url,
+        "the server page",
+    )
     assert "exclude" in written.read_text()
-    wait_for(browser, lambda d: (d.refresh() or True) and "fails" not in d.find_element(By.ID, "tools").text, "the tool to go")
+
+    def reloaded_without_fails(driver: WebDriver) -> bool:
+        driver.refresh()
+        return "fails" not in driver.find_element(By.ID, "tools").text
+
+    wait_for(browser, reloaded_without_fails, "the excluded tool to go")
     browser.get(dashboard_hub.url("/ui/servers/added-form/edit"))
     browser.find_element(By.CSS_SELECTOR, "form.danger button").click()
     wait_for(browser, lambda d: not written.exists(), "the file to be removed")
@@ -294,15 +297,15 @@ def test_an_invalid_server_is_refused_with_what_to_fix(
 def test_a_bearer_token_signs_in_as_its_user(
     browser: WebDriver, dashboard_hub: DashboardHub
 ) -> None:
-    token = sign_hs(claims(HS_ISSUER, AUDIENCE, sub="alice", groups=["dev"], exp=int(time.time()) + 600))
+    token = sign_hs(
+        claims(HS_ISSUER, AUDIENCE, sub="alice", groups=["dev"], exp=int(time.time()) + 600)
+    )
     sign_in(browser, dashboard_hub, token)
     assert "User alice" in browser.find_element(By.CSS_SELECTOR, ".principal").text
     assert "evil" in wait_for(browser, server_rows, "the servers")
 
 
-def test_openid_connect_signs_in_with_pkce(
-    browser: WebDriver, dashboard_hub: DashboardHub
-) -> None:
+def test_openid_connect_signs_in_with_pkce(browser: WebDriver, dashboard_hub: DashboardHub) -> None:
     browser.delete_all_cookies()
     given = dashboard_hub.provider.tokens_given
     browser.get(dashboard_hub.url("/ui/login?next=/ui/activity"))
@@ -330,7 +333,9 @@ def test_axe_finds_no_serious_accessibility_violations(
 ) -> None:
     sign_in(browser, dashboard_hub, ADMIN_KEY, path)
     violations = axe_violations(browser, SERIOUS)
-    assert violations == [], [(v["id"], v["help"], [n.get("target") for n in v["nodes"]][:3]) for v in violations]
+    assert violations == [], [
+        (v["id"], v["help"], [n.get("target") for n in v["nodes"]][:3]) for v in violations
+    ]
     assert [e for e in console_errors(browser) if "Content Security Policy" in e] == []
 
 
