@@ -212,7 +212,8 @@ class ConfigFolder:
         """Replace the document of server ``name`` with ``yaml_text``, in its own file."""
         validated(parse_yaml(yaml_text))
         located = self._current(name, shown_digest)
-        body = yaml_text.rstrip("\n")
+        # The document's span ends with its line break when another document follows.
+        body = yaml_text.rstrip("\n") + ("\n" if located.document.endswith("\n") else "")
         text = located.text[: located.start] + body + located.text[located.end :]
         if not text.endswith("\n"):
             text += "\n"
