@@ -25,7 +25,7 @@
     const source = new EventSource(rows ? rows.dataset.stream : "/ui/events");
     let refreshing = null;
     source.addEventListener("hello", () => {
-      document.body.dataset.live = "connected";
+      document.body.dataset.events = "connected";
     });
     source.addEventListener("servers", () => {
       if (!live) return;

@@ -53,6 +53,7 @@ def running_browser(profile: Path) -> Iterator[WebDriver]:
                 f"{needed} is missing: run `python -m tests.testbed.install` as root, which "
                 "installs Debian's chromium and chromium-driver"
             )
+    profile.mkdir(parents=True, exist_ok=True)
     options = Options()
     options.binary_location = str(CHROMIUM)
     for flag in FLAGS:

@@ -171,7 +171,7 @@ def test_a_server_added_to_the_folder_appears_without_a_reload(
 ) -> None:
     sign_in(browser, dashboard_hub, DEV_KEY)
     wait_for(
-        browser, lambda d: d.execute_script("return document.body.dataset.live"), "live updates"
+        browser, lambda d: d.execute_script("return document.body.dataset.events"), "live updates"
     )
     browser.execute_script("window.sameDocument = true")
     added = dashboard_hub.folder / "added-live.yaml"
@@ -188,7 +188,9 @@ def test_a_call_through_mcp_appears_in_activity_as_it_happens(
     browser: WebDriver, dashboard_hub: DashboardHub
 ) -> None:
     sign_in(browser, dashboard_hub, DEV_KEY, "/ui/activity?kind=call")
-    wait_for(browser, lambda d: d.execute_script("return document.body.dataset.live"), "the stream")
+    wait_for(
+        browser, lambda d: d.execute_script("return document.body.dataset.events"), "the stream"
+    )
     asyncio.run(
         call_as(dashboard_hub.url("/mcp"), DEV_KEY, "time__get_current_time", {"timezone": "UTC"})
     )

@@ -83,7 +83,9 @@ def test_evil_names_arriving_live_in_activity_run_nothing(
     browser: WebDriver, dashboard_hub: DashboardHub
 ) -> None:
     sign_in(browser, dashboard_hub, ADMIN_KEY, "/ui/activity?server=evil")
-    wait_for(browser, lambda d: d.execute_script("return document.body.dataset.live"), "the stream")
+    wait_for(
+        browser, lambda d: d.execute_script("return document.body.dataset.events"), "the stream"
+    )
     browser.execute_script("window.sameDocument = true")
     asyncio.run(call_as(dashboard_hub.url("/mcp/evil"), ADMIN_KEY, "plain", {}))
     row = wait_for(
