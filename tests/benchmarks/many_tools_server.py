@@ -41,11 +41,15 @@ def tools(server: int, count: int) -> list[Mapping[str, Any]]:
 
 
 class _Server:
-    """One server's session: initialize, ping and tools/list."""
+    """One server: every session answers initialize, ping and tools/list alike."""
 
     def __init__(self, name: str, listed: list[Mapping[str, Any]]) -> None:
         self._name = name
         self._listed = listed
+
+    def session(self, peer: Peer) -> _Server:
+        # Stateless: one object serves every session of the server.
+        return self
 
     async def handle_request(self, request: jsonrpc.Request) -> jsonrpc.Response:
         match request.method:
@@ -74,14 +78,9 @@ class _Server:
 def app(servers: int, tool_count: int) -> web.Application:
     application = web.Application()
     for number in range(servers):
-        listed = tools(number, tool_count)
-        name = f"s{number}"
-
-        def sessions(_peer: Peer, name: str = name, listed: list[Any] = listed) -> _Server:
-            return _Server(name, listed)
-
-        endpoint = StreamableHTTPEndpoint(sessions, EndpointOptions())
-        application.router.add_route("*", f"/{name}", endpoint.handle)
+        server = _Server(f"s{number}", tools(number, tool_count))
+        endpoint = StreamableHTTPEndpoint(server.session, EndpointOptions())
+        application.router.add_route("*", f"/s{number}", endpoint.handle)
     return application
 
 

@@ -152,6 +152,7 @@ def test_a_tool_is_called_with_the_form_made_from_its_schema(
     # Both progress notifications reached the page while the call ran.
     bar = browser.find_element(By.ID, "call-progress")
     assert (bar.get_attribute("value"), bar.get_attribute("max")) == ("2", "2")
+    browser.execute_script("window.scrollTo(0, 0)")
     screenshot(browser, "try-a-tool")
 
 
