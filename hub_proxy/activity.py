@@ -55,9 +55,10 @@ class Event:
     """One thing the hub decided or did, for one principal.
 
     ``kind`` says which: a decision about one item (``decision``), a filtered
-    list (``list``: ``servers`` are the listed servers, ``detail`` says how
-    many items were shown and hidden), or a finished call (``call``, with its
-    ``seconds``).
+    list (``list``: ``servers`` are the servers whose items were shown,
+    ``detail`` how many, and ``hidden`` how many items were not), or a
+    finished call (``call``, with its ``seconds``).  A list event names no
+    server and no item the principal may not see: the principal may read it.
     """
 
     id: int
@@ -72,6 +73,7 @@ class Event:
     policy: str | None
     detail: str
     seconds: float | None = None
+    hidden: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,14 +193,16 @@ class Activity:
     def listed(
         self, principal: Principal, kind: ItemKind, results: Sequence[tuple[Item, Decision]]
     ) -> None:
+        servers = {item.server for item, decision in results if decision.allowed}
         shown = sum(decision.allowed for _, decision in results)
         self._record(
             "list",
             principal,
             action="list",
             item_kind=kind,
-            servers=tuple(sorted({item.server for item, _ in results})),
-            detail=f"{shown} shown, {len(results) - shown} hidden",
+            servers=tuple(sorted(servers)),
+            detail=f"{kind}s: {shown} shown",
+            hidden=len(results) - shown,
         )
 
     def called(
@@ -242,6 +246,7 @@ class Activity:
         policy: str | None = None,
         detail: str = "",
         seconds: float | None = None,
+        hidden: int = 0,
     ) -> None:
         event = Event(
             next(self._ids),
@@ -256,6 +261,7 @@ class Activity:
             policy,
             detail,
             seconds,
+            hidden,
         )
         self._events.append(event)
         for listener in list(self._listeners):

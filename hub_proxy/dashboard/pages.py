@@ -129,6 +129,7 @@ class Dashboard:
             lstrip_blocks=True,
         )
         self._templates.filters["ago"] = _ago
+        self._templates.globals["detail"] = _detail
         self._templates.filters["clock"] = _clock
         self._templates.filters["ms"] = _ms
 
@@ -540,9 +541,8 @@ class Dashboard:
                             )
                             and wanted.admits(message.event)
                         ):
-                            await stream.send(
-                                json.dumps(_event_json(message.event)), event="activity"
-                            )
+                            shown = _event_json(message.event, admin=person.admin)
+                            await stream.send(json.dumps(shown), event="activity")
                 return stream
         except (asyncio.CancelledError, ConnectionResetError):
             raise
@@ -664,7 +664,7 @@ class _ActivityFilter:
         )
 
 
-def _event_json(event: Event) -> dict[str, Any]:
+def _event_json(event: Event, *, admin: bool) -> dict[str, Any]:
     return {
         "id": event.id,
         "at": _clock(event.at),
@@ -675,9 +675,16 @@ def _event_json(event: Event) -> dict[str, Any]:
         "item": event.item,
         "outcome": event.outcome,
         "policy": event.policy or "",
-        "detail": event.detail,
+        "detail": _detail(event, admin=admin),
         "seconds": _ms(event.seconds),
     }
+
+
+def _detail(event: Event, *, admin: bool) -> str:
+    """An event's detail; how many items a list hid only for administrators."""
+    if admin and event.hidden:
+        return f"{event.detail}, {event.hidden} hidden"
+    return event.detail
 
 
 def _form_text(form: Mapping[str, Any], key: str) -> str:

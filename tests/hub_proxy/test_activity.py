@@ -36,9 +36,12 @@ def test_the_ring_keeps_the_newest_events_and_tells_listeners() -> None:
         "allowed",
     )
     activity.unsubscribe(heard.append)
-    activity.listed(ALICE, "tool", [(TOOL, ALLOWED), (TOOL, Decision(False, None, None, "no"))])
+    hidden = Item("tool", "vault", ("secret",))
+    activity.listed(ALICE, "tool", [(TOOL, ALLOWED), (hidden, Decision(False, None, None, "no"))])
     assert len(heard) == 5
-    assert activity.recent()[-1].detail == "1 shown, 1 hidden"
+    listed = activity.recent()[-1]
+    # Whoever listed may read the event: it names nothing they may not see.
+    assert (listed.servers, listed.detail, listed.hidden) == (("time",), "tools: 1 shown", 1)
 
 
 def test_calls_are_counted_per_server_over_the_window() -> None:

@@ -208,3 +208,9 @@ async def call_as(url: str, key: str, tool: str, arguments: dict[str, Any]) -> N
     http = create_mcp_http_client(headers={"X-API-Key": key})
     async with Client(streamable_http_client(url, http_client=http), mode="legacy") as client:
         await client.call_tool(tool, arguments)
+
+
+async def list_as(url: str, key: str) -> None:
+    http = create_mcp_http_client(headers={"X-API-Key": key})
+    async with Client(streamable_http_client(url, http_client=http), mode="legacy") as client:
+        await client.list_tools()

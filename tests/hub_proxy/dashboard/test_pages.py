@@ -24,6 +24,7 @@ from tests.hub_proxy.dashboard.hub import (
     DEV_KEY,
     DashboardHub,
     call_as,
+    list_as,
     raw_server,
     screenshot,
     server_rows,
@@ -85,9 +86,15 @@ def test_a_hidden_server_is_answered_as_one_that_does_not_exist(
     browser.get(dashboard_hub.url("/ui/servers/no-such-server"))
     assert browser.find_element(By.TAG_NAME, "main").text == hidden
     assert "No such server" in hidden
-    # Nor does asking about oneself reveal it.
+    # Nor does asking about oneself reveal it, nor one's own lists in the activity.
     browser.get(dashboard_hub.url("/ui/who-can"))
     assert "vault" not in browser.find_element(By.TAG_NAME, "main").text
+    asyncio.run(list_as(dashboard_hub.url("/mcp"), DEV_KEY))
+    browser.get(dashboard_hub.url("/ui/activity?kind=list"))
+    listed = browser.find_element(By.ID, "activity-rows").text
+    assert "tools: " in listed
+    assert "vault" not in listed
+    assert "hidden" not in listed
 
 
 def test_search_finds_the_tools_one_may_use_with_scores(
