@@ -34,6 +34,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from selenium.webdriver.chrome.webdriver import WebDriver
 from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webelement import WebElement
 
 from tests.hub_proxy.auth.issuer import AUDIENCE, HS_ISSUER, SECRET
 from tests.hub_proxy.bridge_process import command_of
@@ -214,3 +215,20 @@ async def list_as(url: str, key: str) -> None:
     http = create_mcp_http_client(headers={"X-API-Key": key})
     async with Client(streamable_http_client(url, http_client=http), mode="legacy") as client:
         await client.list_tools()
+
+
+def wait_for_stream(driver: WebDriver) -> None:
+    """Until the page's script has its server-sent events stream open."""
+    wait_for(
+        driver, lambda d: d.execute_script("return document.body.dataset.events"), "the stream"
+    )
+
+
+def activity_row(driver: WebDriver, *texts: str) -> WebElement:
+    """The first row of the activity table that shows every one of ``texts``, once it does."""
+
+    def found(d: WebDriver) -> list[WebElement]:
+        rows = d.find_elements(By.CSS_SELECTOR, "#activity-rows tr")
+        return [row for row in rows if all(text in row.text for text in texts)]
+
+    return wait_for(driver, found, f"an activity row with {texts}")[0]

@@ -23,12 +23,14 @@ from tests.hub_proxy.dashboard.hub import (
     ADMIN_KEY,
     DEV_KEY,
     DashboardHub,
+    activity_row,
     call_as,
     list_as,
     raw_server,
     screenshot,
     server_rows,
     sign_in,
+    wait_for_stream,
 )
 from tests.hub_proxy.dashboard.oidc_provider import USER
 
@@ -178,9 +180,7 @@ def test_a_server_added_to_the_folder_appears_without_a_reload(
     browser: WebDriver, dashboard_hub: DashboardHub
 ) -> None:
     sign_in(browser, dashboard_hub, DEV_KEY)
-    wait_for(
-        browser, lambda d: d.execute_script("return document.body.dataset.events"), "live updates"
-    )
+    wait_for_stream(browser)
     browser.execute_script("window.sameDocument = true")
     added = dashboard_hub.folder / "added-live.yaml"
     added.write_text(raw_server("added-live", "shapes", dashboard_hub.canary.url))
@@ -196,21 +196,11 @@ def test_a_call_through_mcp_appears_in_activity_as_it_happens(
     browser: WebDriver, dashboard_hub: DashboardHub
 ) -> None:
     sign_in(browser, dashboard_hub, DEV_KEY, "/ui/activity?kind=call")
-    wait_for(
-        browser, lambda d: d.execute_script("return document.body.dataset.events"), "the stream"
-    )
+    wait_for_stream(browser)
     asyncio.run(
         call_as(dashboard_hub.url("/mcp"), DEV_KEY, "time__get_current_time", {"timezone": "UTC"})
     )
-    row = wait_for(
-        browser,
-        lambda d: [
-            r
-            for r in d.find_elements(By.CSS_SELECTOR, "#activity-rows tr")
-            if "get_current_time" in r.text
-        ],
-        "the call's row",
-    )[0]
+    row = activity_row(browser, "get_current_time")
     assert "APIKey default/dev" in row.text
     assert "ok" in row.find_element(By.CSS_SELECTOR, ".outcome").text
     # The server's page lists it among its recent calls, and counts it.

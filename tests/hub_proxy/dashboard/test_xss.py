@@ -19,7 +19,14 @@ from selenium.webdriver.chrome.webdriver import WebDriver
 from selenium.webdriver.common.by import By
 
 from tests.hub_proxy.dashboard.browser import console_errors, wait_for
-from tests.hub_proxy.dashboard.hub import ADMIN_KEY, DashboardHub, call_as, sign_in
+from tests.hub_proxy.dashboard.hub import (
+    ADMIN_KEY,
+    DashboardHub,
+    activity_row,
+    call_as,
+    sign_in,
+    wait_for_stream,
+)
 
 SHOWN_AS_TEXT = "description<script>window.pwned='description script'</script>"
 
@@ -83,20 +90,10 @@ def test_evil_names_arriving_live_in_activity_run_nothing(
     browser: WebDriver, dashboard_hub: DashboardHub
 ) -> None:
     sign_in(browser, dashboard_hub, ADMIN_KEY, "/ui/activity?server=evil")
-    wait_for(
-        browser, lambda d: d.execute_script("return document.body.dataset.events"), "the stream"
-    )
+    wait_for_stream(browser)
     browser.execute_script("window.sameDocument = true")
     asyncio.run(call_as(dashboard_hub.url("/mcp/evil"), ADMIN_KEY, "plain", {}))
-    row = wait_for(
-        browser,
-        lambda d: [
-            r
-            for r in d.find_elements(By.CSS_SELECTOR, "#activity-rows tr")
-            if "plain" in r.text and "call" in r.text
-        ],
-        "the evil server's call",
-    )
+    row = activity_row(browser, "plain", "call")
     assert browser.execute_script("return window.sameDocument") is True
-    assert row
+    assert "APIKey default/admin" in row.text
     assert_nothing_ran(browser, dashboard_hub, "the live activity rows")
