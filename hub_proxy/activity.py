@@ -34,7 +34,7 @@ import statistics
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Literal, Protocol
+from typing import Any, Final, Literal, NamedTuple, Protocol
 
 from hub_proxy.auth.policy import Action, Decision, Item, ItemKind
 from hub_proxy.auth.principal import Principal
@@ -50,8 +50,7 @@ EventKind = Literal["decision", "list", "call"]
 Outcome = Literal["allowed", "denied", "ok", "error", "tool error"]
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
+class Event(NamedTuple):
     """One thing the hub decided or did, for one principal.
 
     ``kind`` says which: a decision about one item (``decision``), a filtered
@@ -59,6 +58,9 @@ class Event:
     ``detail`` how many, and ``hidden`` how many items were not), or a
     finished call (``call``, with its ``seconds``).  A list event names no
     server and no item the principal may not see: the principal may read it.
+
+    A named tuple rather than a frozen dataclass: one is made per decision, on
+    the call's path, and a tuple is made in a third of the time.
     """
 
     id: int
@@ -76,8 +78,7 @@ class Event:
     hidden: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class CallOutcome:
+class CallOutcome(NamedTuple):
     """How a call ended: ``ok``, ``tool error`` (a result with ``isError``) or ``error``."""
 
     outcome: Literal["ok", "error", "tool error"]
@@ -180,14 +181,21 @@ class Activity:
         return counts.stats(time.time()) if counts is not None else ServerStats(0, 0, None)
 
     def decided(self, principal: Principal, action: Action, item: Item, decision: Decision) -> None:
-        self._record(
-            "decision",
-            principal,
-            action=action,
-            item=item,
-            outcome="allowed" if decision.allowed else "denied",
-            policy=decision.policy,
-            detail=decision.reason,
+        outcome: Outcome = "allowed" if decision.allowed else "denied"
+        self._append(
+            Event(
+                next(self._ids),
+                time.time(),
+                "decision",
+                principal,
+                action,
+                item.kind,
+                (item.server,),
+                item.published,
+                outcome,
+                decision.policy,
+                decision.reason,
+            )
         )
 
     def listed(
@@ -195,14 +203,21 @@ class Activity:
     ) -> None:
         servers = {item.server for item, decision in results if decision.allowed}
         shown = sum(decision.allowed for _, decision in results)
-        self._record(
-            "list",
-            principal,
-            action="list",
-            item_kind=kind,
-            servers=tuple(sorted(servers)),
-            detail=f"{kind}s: {shown} shown",
-            hidden=len(results) - shown,
+        self._append(
+            Event(
+                next(self._ids),
+                time.time(),
+                "list",
+                principal,
+                "list",
+                kind,
+                tuple(sorted(servers)),
+                "",
+                "allowed",
+                None,
+                f"{kind}s: {shown} shown",
+                hidden=len(results) - shown,
+            )
         )
 
     def called(
@@ -214,18 +229,26 @@ class Activity:
         seconds: float,
     ) -> None:
         """A call (or get, or read) that was allowed has ended, after ``seconds``."""
+        now = time.time()
         counts = self._counts.get(item.server)
         if counts is None:
             counts = self._counts[item.server] = _Counts()
-        counts.add(time.time(), outcome.outcome != "ok", seconds)
-        self._record(
-            "call",
-            principal,
-            action=action,
-            item=item,
-            outcome=outcome.outcome,
-            detail=outcome.detail,
-            seconds=seconds,
+        counts.add(now, outcome.outcome != "ok", seconds)
+        self._append(
+            Event(
+                next(self._ids),
+                now,
+                "call",
+                principal,
+                action,
+                item.kind,
+                (item.server,),
+                item.published,
+                outcome.outcome,
+                None,
+                outcome.detail,
+                seconds,
+            )
         )
 
     def forget(self, servers: Sequence[str]) -> None:
@@ -233,36 +256,7 @@ class Activity:
         for server in servers:
             self._counts.pop(server, None)
 
-    def _record(
-        self,
-        kind: EventKind,
-        principal: Principal,
-        *,
-        action: Action,
-        item: Item | None = None,
-        item_kind: ItemKind = "tool",
-        servers: tuple[str, ...] = (),
-        outcome: Outcome = "allowed",
-        policy: str | None = None,
-        detail: str = "",
-        seconds: float | None = None,
-        hidden: int = 0,
-    ) -> None:
-        event = Event(
-            next(self._ids),
-            time.time(),
-            kind,
-            principal,
-            action,
-            item.kind if item is not None else item_kind,
-            (item.server,) if item is not None else servers,
-            item.published if item is not None else "",
-            outcome,
-            policy,
-            detail,
-            seconds,
-            hidden,
-        )
+    def _append(self, event: Event) -> None:
         self._events.append(event)
-        for listener in list(self._listeners):
+        for listener in self._listeners:
             listener(event)

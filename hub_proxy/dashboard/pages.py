@@ -489,7 +489,8 @@ class Dashboard:
             # Others may ask about themselves only: someone else's grants are not theirs to read.
             asked, principal = True, person.principal
         else:
-            principal = subject_principal(kind, name, namespace, [g.strip() for g in groups])  # type: ignore[arg-type]
+            subject = next(known for known in SUBJECT_KINDS if known == kind)
+            principal = subject_principal(subject, name, namespace, [g.strip() for g in groups])
         verdicts = self.view.who_can(principal) if asked else []
         if not person.admin:
             # Not even as "no": an item hidden from them is not theirs to learn of.
@@ -506,11 +507,13 @@ class Dashboard:
         }
         return self._render(request, Page("who_can.html", values))
 
+    @staticmethod
+    def _visible(person: Visitor, event: Event) -> bool:
+        """Administrators see everyone's activity; others their own."""
+        return person.admin or event.principal.key == person.principal.key
+
     def _visible_events(self, person: Visitor) -> list[Event]:
-        events = self.view.activity.recent()
-        if person.admin:
-            return list(events)
-        return [event for event in events if event.principal.key == person.principal.key]
+        return [event for event in self.view.activity.recent() if self._visible(person, event)]
 
     async def activity(self, request: web.Request) -> web.StreamResponse:
         person = request[VISITOR]
@@ -520,9 +523,10 @@ class Dashboard:
         return self._render(request, Page("activity.html", values))
 
     async def events(self, request: web.Request) -> web.StreamResponse:
-        """Server-sent events: ``servers`` (fetch the overview again) and ``activity`` rows."""
+        """Server-sent events: ``servers`` (fetch the overview again); with ``activity=1``,
+        the activity rows the visitor may see that the filter in the query admits."""
         person = request[VISITOR]
-        wanted = _ActivityFilter.of(request.query)
+        wanted = _ActivityFilter.of(request.query) if request.query.get("activity") else None
         task = asyncio.current_task()
         assert task is not None  # noqa: S101 - a handler always runs in a task
         self._streams.add(task)
@@ -535,17 +539,14 @@ class Dashboard:
                         if message.kind == "servers":
                             await stream.send("changed", event="servers")
                         elif (
-                            message.event is not None
-                            and (
-                                person.admin or message.event.principal.key == person.principal.key
-                            )
+                            wanted is not None
+                            and message.event is not None
+                            and self._visible(person, message.event)
                             and wanted.admits(message.event)
                         ):
                             shown = _event_json(message.event, admin=person.admin)
                             await stream.send(json.dumps(shown), event="activity")
                 return stream
-        except (asyncio.CancelledError, ConnectionResetError):
-            raise
         finally:
             self._streams.discard(task)
 

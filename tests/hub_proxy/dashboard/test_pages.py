@@ -242,6 +242,14 @@ def test_an_administrator_adds_edits_and_removes_a_server_in_the_folder(
     browser: WebDriver, dashboard_hub: DashboardHub
 ) -> None:
     sign_in(browser, dashboard_hub, ADMIN_KEY, "/ui/config/new")
+    browser.find_element(By.ID, "s-name").send_keys("clock")
+    browser.find_element(By.ID, "s-command").send_keys("mcp-server-time --local-timezone=UTC")
+    browser.find_element(By.CSS_SELECTOR, "button[value=validate]").click()
+    shown = wait_for(browser, lambda d: d.find_elements(By.ID, "new-yaml"), "the YAML")
+    assert "args:\n    - --local-timezone=UTC" in shown[0].text
+    screenshot(browser, "new-server")
+    for field in ("s-name", "s-command"):
+        browser.find_element(By.ID, field).clear()
     browser.find_element(By.ID, "s-name").send_keys("added-form")
     command = raw_server("x", "shapes", dashboard_hub.canary.url)
     argv = json.loads(command.split("command: ")[1].split("\n")[0]) + json.loads(
@@ -249,9 +257,9 @@ def test_an_administrator_adds_edits_and_removes_a_server_in_the_folder(
     )
     browser.find_element(By.ID, "s-command").send_keys(" ".join(argv))
     browser.find_element(By.CSS_SELECTOR, "button[value=validate]").click()
-    shown = wait_for(browser, lambda d: d.find_elements(By.ID, "new-yaml"), "the YAML")
-    assert "kind: MCPServer" in shown[0].text
-    screenshot(browser, "new-server")
+    shown = wait_for(
+        browser, lambda d: "added-form" in d.find_element(By.ID, "new-yaml").text, "the YAML"
+    )
     browser.find_element(By.CSS_SELECTOR, "button[value=save]").click()
     wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".notice"), "the saved notice")
     written = dashboard_hub.folder / "added-form.yaml"
