@@ -33,7 +33,7 @@ from urllib.parse import quote
 import jinja2
 from aiohttp import web
 from aiohttp.typedefs import Handler
-from aiohttp_sse import sse_response
+from aiohttp_sse import EventSourceResponse, sse_response
 
 from hub_proxy.activity import Event
 from hub_proxy.auth.authenticator import Authenticator
@@ -519,14 +519,21 @@ class Dashboard:
         person = request[VISITOR]
         wanted = _ActivityFilter.of(request.query)
         events = [e for e in self._visible_events(person) if wanted.admits(e)]
-        values = {"events": list(reversed(events))[:ACTIVITY_SHOWN], "filter": wanted}
+        recent = self.view.activity.recent()
+        values = {
+            "events": list(reversed(events))[:ACTIVITY_SHOWN],
+            "filter": wanted,
+            "after": recent[-1].id if recent else 0,
+        }
         return self._render(request, Page("activity.html", values))
 
     async def events(self, request: web.Request) -> web.StreamResponse:
         """Server-sent events: ``servers`` (fetch the overview again); with ``activity=1``,
-        the activity rows the visitor may see that the filter in the query admits."""
+        the activity rows the visitor may see that the filter in the query admits, from
+        the event after ``after`` (the newest the page was rendered with) on."""
         person = request[VISITOR]
         wanted = _ActivityFilter.of(request.query) if request.query.get("activity") else None
+        after = _int(request.query.get("after"))
         task = asyncio.current_task()
         assert task is not None  # noqa: S101 - a handler always runs in a task
         self._streams.add(task)
@@ -534,21 +541,38 @@ class Dashboard:
             async with sse_response(request, headers=SECURITY_HEADERS) as stream:
                 with self.view.changes.stream() as queue:
                     await stream.send("connected", event="hello")
+                    # Subscribed first, then the events recorded since the page was made:
+                    # none falls between the two, and none is sent twice.
+                    missed = self.view.activity.recent() if wanted is not None else ()
+                    for event in missed:
+                        after = await self._send_event(stream, person, wanted, event, after)
                     while stream.is_connected():
                         message = await queue.get()
                         if message.kind == "servers":
                             await stream.send("changed", event="servers")
-                        elif (
-                            wanted is not None
-                            and message.event is not None
-                            and self._visible(person, message.event)
-                            and wanted.admits(message.event)
-                        ):
-                            shown = _event_json(message.event, admin=person.admin)
-                            await stream.send(json.dumps(shown), event="activity")
+                        elif message.event is not None:
+                            after = await self._send_event(
+                                stream, person, wanted, message.event, after
+                            )
                 return stream
         finally:
             self._streams.discard(task)
+
+    async def _send_event(
+        self,
+        stream: EventSourceResponse,
+        person: Visitor,
+        wanted: _ActivityFilter | None,
+        event: Event,
+        after: int,
+    ) -> int:
+        """Send ``event`` if it is new and the visitor asked for it; the newest id sent."""
+        if wanted is None or event.id <= after:
+            return after
+        if self._visible(person, event) and wanted.admits(event):
+            shown = _event_json(event, admin=person.admin)
+            await stream.send(json.dumps(shown), event="activity")
+        return event.id
 
     # -- writing ------------------------------------------------------------------
 
@@ -691,6 +715,13 @@ def _detail(event: Event, *, admin: bool) -> str:
 def _form_text(form: Mapping[str, Any], key: str) -> str:
     value = form.get(key)
     return value if isinstance(value, str) else ""
+
+
+def _int(value: str | None) -> int:
+    try:
+        return int(value or 0)
+    except ValueError:
+        return 0
 
 
 def _number(value: Any) -> float | None:

@@ -25,6 +25,8 @@
     const source = new EventSource(rows ? rows.dataset.stream : "/ui/events");
     let refreshing = null;
     source.addEventListener("hello", () => {
+      // What changed between the page's rendering and now was never streamed.
+      if (live) refresh(live);
       document.body.dataset.events = "connected";
     });
     source.addEventListener("servers", () => {
@@ -39,6 +41,7 @@
   }
 
   async function refresh(region) {
+    if (!region.dataset.fragment) return;
     const response = await fetch(region.dataset.fragment, {
       headers: { Accept: "text/html" },
       credentials: "same-origin",

@@ -20,15 +20,18 @@ in too; the ``dev`` group has the developers' grants.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Final
 
+import aiohttp
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
@@ -36,6 +39,7 @@ from selenium.webdriver.chrome.webdriver import WebDriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
 
+from hub_proxy.dashboard.signin import COOKIE
 from tests.hub_proxy.auth.issuer import AUDIENCE, HS_ISSUER, SECRET
 from tests.hub_proxy.bridge_process import command_of
 from tests.hub_proxy.dashboard.browser import wait_for
@@ -232,3 +236,31 @@ def activity_row(driver: WebDriver, *texts: str) -> WebElement:
         return [row for row in rows if all(text in row.text for text in texts)]
 
     return wait_for(driver, found, f"an activity row with {texts}")[0]
+
+
+def cookie_of(response: aiohttp.ClientResponse) -> str:
+    jar = SimpleCookie()
+    for header in response.headers.getall("Set-Cookie", []):
+        jar.load(header)
+    return jar[COOKIE].value
+
+
+async def signed_in(http: aiohttp.ClientSession, hub: DashboardHub, key: str) -> tuple[str, str]:
+    """The cookie and CSRF token of a session signed in with ``key``."""
+    async with http.get(hub.url("/ui/login"), allow_redirects=False) as page:
+        cookie = cookie_of(page)
+        token = re.search(r'name="csrf" value="([^"]+)"', await page.text())
+    assert token is not None
+    form = {"csrf": token[1], "credential": key, "next": "/ui/"}
+    async with http.post(
+        hub.url("/ui/login"),
+        data=form,
+        headers={"Cookie": f"{COOKIE}={cookie}"},
+        allow_redirects=False,
+    ) as done:
+        assert done.status == 303, await done.text()
+        cookie = cookie_of(done)
+    async with http.get(hub.url("/ui/"), headers={"Cookie": f"{COOKIE}={cookie}"}) as page:
+        token = re.search(r'name="csrf-token" content="([^"]+)"', await page.text())
+    assert token is not None
+    return cookie, token[1]

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shlex
+import sys
 import time
 
 import pytest
@@ -22,6 +24,7 @@ from tests.hub_proxy.dashboard.browser import axe_violations, console_errors, wa
 from tests.hub_proxy.dashboard.hub import (
     ADMIN_KEY,
     DEV_KEY,
+    RAW_SERVER,
     DashboardHub,
     activity_row,
     call_as,
@@ -251,15 +254,10 @@ def test_an_administrator_adds_edits_and_removes_a_server_in_the_folder(
     for field in ("s-name", "s-command"):
         browser.find_element(By.ID, field).clear()
     browser.find_element(By.ID, "s-name").send_keys("added-form")
-    command = raw_server("x", "shapes", dashboard_hub.canary.url)
-    argv = json.loads(command.split("command: ")[1].split("\n")[0]) + json.loads(
-        command.split("args: ")[1].split("\n")[0]
-    )
-    browser.find_element(By.ID, "s-command").send_keys(" ".join(argv))
+    argv = [sys.executable, str(RAW_SERVER), "shapes", dashboard_hub.canary.url]
+    browser.find_element(By.ID, "s-command").send_keys(shlex.join(argv))
     browser.find_element(By.CSS_SELECTOR, "button[value=validate]").click()
-    shown = wait_for(
-        browser, lambda d: "added-form" in d.find_element(By.ID, "new-yaml").text, "the YAML"
-    )
+    wait_for(browser, lambda d: "added-form" in d.find_element(By.ID, "new-yaml").text, "YAML")
     browser.find_element(By.CSS_SELECTOR, "button[value=save]").click()
     wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".notice"), "the saved notice")
     written = dashboard_hub.folder / "added-form.yaml"

@@ -3,42 +3,13 @@
 from __future__ import annotations
 
 import re
-from http.cookies import SimpleCookie
 
 import aiohttp
 import pytest
 
 from hub_proxy.dashboard.pages import CONTENT_SECURITY_POLICY
 from hub_proxy.dashboard.signin import COOKIE, Sealer
-from tests.hub_proxy.dashboard.hub import ADMIN_KEY, DEV_KEY, DashboardHub
-
-
-def cookie_of(response: aiohttp.ClientResponse) -> str:
-    jar = SimpleCookie()
-    for header in response.headers.getall("Set-Cookie", []):
-        jar.load(header)
-    return jar[COOKIE].value
-
-
-async def signed_in(http: aiohttp.ClientSession, hub: DashboardHub, key: str) -> tuple[str, str]:
-    """The cookie and CSRF token of a session signed in with ``key``."""
-    async with http.get(hub.url("/ui/login"), allow_redirects=False) as page:
-        cookie = cookie_of(page)
-        token = re.search(r'name="csrf" value="([^"]+)"', await page.text())
-    assert token is not None
-    form = {"csrf": token[1], "credential": key, "next": "/ui/"}
-    async with http.post(
-        hub.url("/ui/login"),
-        data=form,
-        headers={"Cookie": f"{COOKIE}={cookie}"},
-        allow_redirects=False,
-    ) as done:
-        assert done.status == 303, await done.text()
-        cookie = cookie_of(done)
-    async with http.get(hub.url("/ui/"), headers={"Cookie": f"{COOKIE}={cookie}"}) as page:
-        token = re.search(r'name="csrf-token" content="([^"]+)"', await page.text())
-    assert token is not None
-    return cookie, token[1]
+from tests.hub_proxy.dashboard.hub import ADMIN_KEY, DEV_KEY, DashboardHub, signed_in
 
 
 async def test_pages_carry_a_strict_content_security_policy(dashboard_hub: DashboardHub) -> None:
