@@ -25,7 +25,9 @@ async def test_activity_recorded_before_the_stream_opened_is_sent_on_it(
             stream_path = re.search(r'data-stream="([^"]+)"', await page.text())
         assert stream_path is not None
         # The call ends after the page was made and before its script connects.
-        await call_as(dashboard_hub.url("/mcp"), DEV_KEY, "time__get_current_time", {"timezone": "UTC"})
+        await call_as(
+            dashboard_hub.url("/mcp"), DEV_KEY, "time__get_current_time", {"timezone": "UTC"}
+        )
         async with http.get(
             dashboard_hub.url(html.unescape(stream_path[1])),
             headers={**headers, "Accept": "text/event-stream"},
