@@ -118,6 +118,10 @@ class DashboardHub:
     def url(self, path: str = "/ui/") -> str:
         return self.hub.url(path)
 
+    @property
+    def base(self) -> str:
+        return self.hub.url("")
+
 
 class Canary:
     """A loopback HTTP server that counts the requests script in the evil payloads would make."""
@@ -245,22 +249,22 @@ def cookie_of(response: aiohttp.ClientResponse) -> str:
     return jar[COOKIE].value
 
 
-async def signed_in(http: aiohttp.ClientSession, hub: DashboardHub, key: str) -> tuple[str, str]:
-    """The cookie and CSRF token of a session signed in with ``key``."""
-    async with http.get(hub.url("/ui/login"), allow_redirects=False) as page:
+async def signed_in(http: aiohttp.ClientSession, base: str, key: str) -> tuple[str, str]:
+    """The cookie and CSRF token of a session signed in with ``key`` at the hub at ``base``."""
+    async with http.get(f"{base}/ui/login", allow_redirects=False) as page:
         cookie = cookie_of(page)
         token = re.search(r'name="csrf" value="([^"]+)"', await page.text())
     assert token is not None
     form = {"csrf": token[1], "credential": key, "next": "/ui/"}
     async with http.post(
-        hub.url("/ui/login"),
+        f"{base}/ui/login",
         data=form,
         headers={"Cookie": f"{COOKIE}={cookie}"},
         allow_redirects=False,
     ) as done:
         assert done.status == 303, await done.text()
         cookie = cookie_of(done)
-    async with http.get(hub.url("/ui/"), headers={"Cookie": f"{COOKIE}={cookie}"}) as page:
+    async with http.get(f"{base}/ui/", headers={"Cookie": f"{COOKIE}={cookie}"}) as page:
         token = re.search(r'name="csrf-token" content="([^"]+)"', await page.text())
     assert token is not None
     return cookie, token[1]

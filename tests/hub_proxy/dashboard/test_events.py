@@ -19,7 +19,7 @@ async def test_activity_recorded_before_the_stream_opened_is_sent_on_it(
     dashboard_hub: DashboardHub,
 ) -> None:
     async with aiohttp.ClientSession() as http:
-        cookie, _ = await signed_in(http, dashboard_hub, DEV_KEY)
+        cookie, _ = await signed_in(http, dashboard_hub.base, DEV_KEY)
         headers = {"Cookie": f"{COOKIE}={cookie}"}
         async with http.get(dashboard_hub.url("/ui/activity?kind=call"), headers=headers) as page:
             stream_path = re.search(r'data-stream="([^"]+)"', await page.text())

@@ -16,7 +16,7 @@ async def test_pages_carry_a_strict_content_security_policy(dashboard_hub: Dashb
     assert "unsafe-inline" not in CONTENT_SECURITY_POLICY
     assert "unsafe-eval" not in CONTENT_SECURITY_POLICY
     async with aiohttp.ClientSession() as http:
-        cookie, _ = await signed_in(http, dashboard_hub, DEV_KEY)
+        cookie, _ = await signed_in(http, dashboard_hub.base, DEV_KEY)
         for path in ("/ui/login", "/ui/", "/ui/servers/time", "/ui/static/dashboard.js"):
             async with http.get(
                 dashboard_hub.url(path), headers={"Cookie": f"{COOKIE}={cookie}"}
@@ -50,7 +50,7 @@ async def test_the_cookie_is_sealed_secure_httponly_and_same_site(
     assert "Path=/;" in header or header.endswith("Path=/")
     # The API key never appears in the clear.
     async with aiohttp.ClientSession() as http:
-        cookie, _ = await signed_in(http, dashboard_hub, DEV_KEY)
+        cookie, _ = await signed_in(http, dashboard_hub.base, DEV_KEY)
     assert DEV_KEY not in cookie
 
 
@@ -62,7 +62,7 @@ async def test_a_state_change_without_the_csrf_token_is_refused(
     dashboard_hub: DashboardHub, headers: dict[str, str | None]
 ) -> None:
     async with aiohttp.ClientSession() as http:
-        cookie, token = await signed_in(http, dashboard_hub, ADMIN_KEY)
+        cookie, token = await signed_in(http, dashboard_hub.base, ADMIN_KEY)
         sent = {"Cookie": f"{COOKIE}={cookie}"}
         sent.update({name: value or token for name, value in headers.items()})
         async with http.post(
