@@ -12,11 +12,9 @@ import asyncio
 import os
 import re
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
-import pytest
 
 from hub_proxy.dashboard.signin import COOKIE
 from tests.hub_proxy.dashboard.hub import signed_in
@@ -38,12 +36,6 @@ VIEWERS: dict[str, object] = {
 }
 
 
-@pytest.fixture
-def everything(tmp_path: Path) -> Iterator[str]:
-    with running_everything_http(tmp_path / "everything") as url:
-        yield url
-
-
 async def page(http: aiohttp.ClientSession, url: str, cookie: str) -> tuple[int, str]:
     async with http.get(url, headers={"Cookie": f"{COOKIE}={cookie}"}) as answer:
         return answer.status, await answer.text()
@@ -53,8 +45,14 @@ async def test_a_cluster_hub_shows_the_operators_status_and_writes_nothing(
     crds_installed: ControlPlane,
     operator: ManagedProcess,
     namespace: str,
-    everything: str,
     tmp_path: Path,
+) -> None:
+    with running_everything_http(tmp_path / "everything") as everything:
+        await served_by_a_cluster_hub(crds_installed, namespace, everything, tmp_path)
+
+
+async def served_by_a_cluster_hub(
+    crds_installed: ControlPlane, namespace: str, everything: str, tmp_path: Path
 ) -> None:
     apply(crds_installed, namespace, VIEWERS)
     server: dict[str, object] = {
