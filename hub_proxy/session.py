@@ -40,6 +40,9 @@ answer an item that does not exist gets, so probing names reveals nothing.
 The session never caches a decision of its own, so a changed AccessPolicy
 applies to the very next request; clients are told ``list_changed`` when the
 policies or the groups they name change, since what they see may have.
+When an allowed call or get ends, the session tells the access control how
+it ended and how long it took, for the record of recent activity the
+dashboard reads (:mod:`hub_proxy.activity`).
 
 An unknown tool is answered with JSON-RPC error -32602 (invalid params), as the
 MCP specification's tools page prescribes for unknown tools ("Protocol
