@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Final, TypeVar
 
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.chrome.webdriver import WebDriver
@@ -72,10 +73,18 @@ def running_browser(profile: Path) -> Iterator[WebDriver]:
 
 
 def wait_for(driver: WebDriver, condition: Callable[[WebDriver], T], what: str) -> T:
-    """``condition``'s first truthy answer, or a failure that says what never happened."""
-    return WebDriverWait(driver, WAIT_SECONDS, poll_frequency=0.1).until(
-        condition, message=f"waited {WAIT_SECONDS:g} s for {what}"
+    """``condition``'s first truthy answer, or a failure that says what never happened.
+
+    An element the condition read may be replaced by a navigation or a live
+    update while it reads it: that answer is no answer, and the next poll asks again.
+    """
+    wait = WebDriverWait(
+        driver,
+        WAIT_SECONDS,
+        poll_frequency=0.1,
+        ignored_exceptions=(StaleElementReferenceException,),
     )
+    return wait.until(condition, message=f"waited {WAIT_SECONDS:g} s for {what}")
 
 
 def axe_violations(driver: WebDriver, impacts: frozenset[str]) -> list[dict[str, Any]]:
