@@ -24,6 +24,9 @@ tokens (``--token-review``, in a cluster) when configured; a request with no
 credentials only with ``--anonymous``.  What an authenticated caller may see
 and do is what the AccessPolicies in force allow, and nothing else.
 
+The web dashboard is served at ``/ui`` under the same sign-in and policies
+(see :mod:`hub_proxy.dashboard`; ``--ui-*`` settings).
+
 An invalid folder or access-control setting at start is exit status 2 with
 every problem listed: the same contract as a command-line usage error, because
 the configuration is the command line of a standalone hub.
@@ -52,6 +55,8 @@ from hub_proxy.auth.jwt_tokens import JWTIssuer
 from hub_proxy.auth.sealing import load_key
 from hub_proxy.bridge import logs
 from hub_proxy.catalog import in_cluster, load_catalog
+from hub_proxy.dashboard import cli as dashboard_cli
+from hub_proxy.dashboard import mount as mount_dashboard
 from hub_proxy.live import LiveCatalog, log_catalog
 from hub_proxy.upstreams import Upstreams
 from mcphub_api.errors import LoadError
@@ -84,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=8080, help="TCP port to listen on")
     _access_arguments(parser)
+    dashboard_cli.add_arguments(parser)
     args = parser.parse_args(argv)
     logs.configure()
     connection: kube.Connection | None = None
@@ -111,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         access = _access_control(args, live, reviews)
         session_key = _session_key(args.session_key)
+        dashboard = dashboard_cli.settings_from(args)
     except (AuthConfigError, OSError, ValueError) as exc:
         print(f"mcphub-hub: {exc}", file=sys.stderr)
         return 2
@@ -122,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
         folder=None if args.cluster else args.config,
         cluster=(connection, args.namespace) if connection is not None else None,
     )
+    if dashboard is not None:
+        mount_dashboard(app, access, session_key, dashboard)
     if reviews is not None:
         app.on_cleanup.append(lambda _app: reviews.close())
     web.run_app(

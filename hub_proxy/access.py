@@ -34,6 +34,10 @@ with its status and the reason the client was told, as is a failed
 authentication (``authentication refused``, with the reason the client was
 not told); a JSON-RPC request answered with an error (a name that does not
 resolve, a URI refused) is audited by the session through :meth:`AccessControl.refused`.
+
+Every decision, and the end of every call it allowed (:meth:`AccessControl.called`),
+is also told to :attr:`AccessControl.activity`, the in-memory record of what
+the hub did lately that the dashboard reads (see :mod:`hub_proxy.activity`).
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ from typing import Final
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from hub_proxy.activity import Activity, CallOutcome
 from hub_proxy.auth.audit import Audit
 from hub_proxy.auth.authenticator import Authenticator
 from hub_proxy.auth.errors import AuthConfigError, AuthenticationError, AuthUnavailableError
@@ -86,6 +91,7 @@ class AccessControl:
         self.authenticator = authenticator
         self._live = live
         self._audit = audit
+        self.activity = Activity()
         self._public_url = public_url.rstrip("/") if public_url else None
         self._catalog: Catalog | None = None
         self._inputs: _Evaluated | None = None
@@ -114,7 +120,14 @@ class AccessControl:
         """Decide one act (call, read, get) on one item, and audit it."""
         decision = self.evaluator.decide(principal, action, item)
         self._audit.record(principal, action, item, decision)
+        self.activity.decided(principal, action, item, decision)
         return decision
+
+    def called(
+        self, principal: Principal, action: Action, item: Item, outcome: CallOutcome, seconds: float
+    ) -> None:
+        """An act :meth:`decide` allowed ended ``seconds`` later; recorded for the dashboard."""
+        self.activity.called(principal, action, item, outcome, seconds)
 
     async def close(self, _app: web.Application) -> None:
         """Write the audit lines still batched, so that the last calls before a stop are audited."""
@@ -125,6 +138,7 @@ class AccessControl:
         evaluator = self.evaluator
         results = [(item, evaluator.decide(principal, "list", item)) for item in items]
         self._audit.record_list(principal, kind, results)
+        self.activity.listed(principal, kind, results)
         return [decision.allowed for _, decision in results]
 
     # A new-style aiohttp middleware (the decorator marks it so), bound to this object.

@@ -33,7 +33,9 @@ listed in :attr:`Catalog.unsupported` with the reason.
 The catalog also carries what access control needs: the AccessPolicies in
 force, the Secrets holding API keys' hashes (labelled ``mcphub.dev/api-key``),
 and which scopes are groups, so that a policy naming a group covers exactly
-what that group shows.
+what that group shows.  And it keeps the MCPServer and MCPGroup objects it was
+read from (:attr:`Catalog.definitions`; in a cluster with the status the
+operator verified), for the dashboard to show as they are.
 """
 
 from __future__ import annotations
@@ -121,6 +123,10 @@ class Catalog:
     api_keys: tuple[Secret, ...] = ()
     # The keys of :attr:`scopes` that are groups (a group may shadow a server's scope).
     groups: frozenset[str] = frozenset()
+    # The objects read, by kind and name, as written (unsupported servers included).
+    definitions: Mapping[tuple[str, str], MCPServer | MCPGroup] = dataclasses.field(
+        default_factory=dict
+    )
 
     # Cached: every session compares it when the catalog is replaced, and the
     # catalog, frozen, never changes under the cache.
@@ -191,7 +197,19 @@ def build_catalog(
         policies=tuple(sorted(policies, key=lambda p: p.metadata.name)),
         api_keys=tuple(s for s in secrets if API_KEY_LABEL in s.metadata.labels),
         groups=frozenset(group.metadata.name for group in groups),
+        definitions=_definitions(servers, groups),
     )
+
+
+def _definitions(
+    servers: Sequence[MCPServer], groups: Sequence[MCPGroup]
+) -> dict[tuple[str, str], MCPServer | MCPGroup]:
+    found: dict[tuple[str, str], MCPServer | MCPGroup] = {}
+    for server in servers:
+        found["MCPServer", server.metadata.name] = server
+    for group in groups:
+        found["MCPGroup", group.metadata.name] = group
+    return found
 
 
 def in_cluster(
@@ -221,7 +239,10 @@ def in_cluster(
         )
         reachable.append(server.model_copy(update={"spec": spec}))
     catalog = build_catalog(reachable, groups, policies, secrets)
-    return dataclasses.replace(catalog, unsupported={**catalog.unsupported, **waiting})
+    # As the operator sees them: container and status, not the remotes made of them.
+    definitions = _definitions(servers, groups)
+    unsupported = {**catalog.unsupported, **waiting}
+    return dataclasses.replace(catalog, unsupported=unsupported, definitions=definitions)
 
 
 def _runnable(

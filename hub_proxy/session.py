@@ -44,6 +44,9 @@ answer an item that does not exist gets, so probing names reveals nothing.
 The session never caches a decision of its own, so a changed AccessPolicy
 applies to the very next request; clients are told ``list_changed`` when the
 policies or the groups they name change, since what they see may have.
+When an allowed call or get ends, the session tells the access control how
+it ended and how long it took, for the record of recent activity the
+dashboard reads (:mod:`hub_proxy.activity`).
 
 An unknown tool is answered with JSON-RPC error -32602 (invalid params), as the
 MCP specification's tools page prescribes for unknown tools ("Protocol
@@ -73,6 +76,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any, Final, Protocol
@@ -81,6 +85,7 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, LATEST_HANDSHAKE_VERS
 
 from hub_proxy import routing
 from hub_proxy.access import AccessControl, caller
+from hub_proxy.activity import outcome_of
 from hub_proxy.auth.policy import Action, Item, ItemKind
 from hub_proxy.bridge.multiplexer import SERVER_UNAVAILABLE
 from hub_proxy.canonical import InvalidNameError, canonical_uri, check_name
@@ -305,7 +310,11 @@ class HubSession:
                 return refusal
             route = published.route
             forwarded = replace(request, params={**params, "name": route.upstream_name})
-            return await self._forward(route.server, forwarded)
+            started = time.perf_counter()
+            answer = await self._forward(route.server, forwarded)
+            elapsed = time.perf_counter() - started
+            self._access.called(caller(), action, published.item, outcome_of(answer), elapsed)
+            return answer
 
         return call
 

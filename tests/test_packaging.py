@@ -46,8 +46,15 @@ def test_the_wheel_holds_the_three_packages_and_no_top_level_operator(tmp_path: 
     (wheel,) = tmp_path.glob("mcphub-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         top_level = {name.split("/")[0] for name in archive.namelist()}
+        names = set(archive.namelist())
     assert {"mcphub_api", "mcphub_operator", "hub_proxy"} <= top_level
     assert "operator" not in top_level
+    # The dashboard is served from package data: no build step at install or run time.
+    assert {
+        "hub_proxy/dashboard/templates/base.html",
+        "hub_proxy/dashboard/static/dashboard.js",
+        "hub_proxy/dashboard/static/dashboard.css",
+    } <= names
 
 
 def test_images_run_the_commands_the_tests_run() -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -204,7 +204,7 @@ def load_documents(text: str, source: str) -> list[Loaded]:
     return loaded
 
 
-def _yaml_files(folder: Path) -> Iterable[Path]:
+def yaml_files(folder: Path) -> list[Path]:
     """YAML files under ``folder``, except kustomize's own configuration files."""
     return sorted(
         path
@@ -215,15 +215,24 @@ def _yaml_files(folder: Path) -> Iterable[Path]:
     )
 
 
-def load_folder(folder: Path) -> list[Loaded]:
-    """Every object in every YAML file under ``folder``, with duplicates refused."""
+def load_folder(folder: Path, changes: Mapping[Path, str | None] | None = None) -> list[Loaded]:
+    """Every object in every YAML file under ``folder``, with duplicates refused.
+
+    ``changes`` are files as they would be after a write (their new text, or
+    None for a file removed), so that a change can be validated with the whole
+    folder before it is written.
+    """
     if not folder.is_dir():
         raise LoadError([f"{folder}: not a folder of YAML files"])
+    changes = changes or {}
     loaded: list[Loaded] = []
     problems: list[str] = []
-    for path in _yaml_files(folder):
+    for path in sorted({*yaml_files(folder), *changes}):
+        text = changes[path] if path in changes else path.read_text()
+        if text is None:
+            continue
         try:
-            loaded.extend(load_documents(path.read_text(), str(path)))
+            loaded.extend(load_documents(text, str(path)))
         except LoadError as exc:
             problems.extend(exc.problems)
     seen: set[tuple[str, str, str]] = set()

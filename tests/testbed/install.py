@@ -10,6 +10,9 @@ second run costs seconds.  The steps:
 * the Kubernetes control plane, compiled from Go modules (see ``kube_build``);
 * the tools that check the deployment files -- helm, gopher-lua, Starlark --
   compiled from Go modules too (see ``go_tools``).
+* Debian's ``chromium`` and ``chromium-driver``, which the dashboard's browser
+  tests drive (installed with apt-get when either is missing: the browser is
+  never downloaded at run time).
 
 The project's own virtual environment (``.venv``) is the Makefile's job: it is
 needed to run the hub, not only the tests.  Only package registries are
@@ -36,6 +39,9 @@ from tests.testbed.paths import REPO_ROOT, cache_dir
 STEP_TIMEOUT_SECONDS = 30 * 60
 TESTBED_DIR = Path(__file__).resolve().parent
 NODE_PACKAGE_JSON = TESTBED_DIR / "node" / "package.json"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+BROWSER_PACKAGES = ("chromium", "chromium-driver")
 MCP_SERVERS_REQUIREMENTS = TESTBED_DIR / "mcp-servers-requirements.txt"
 
 
@@ -66,12 +72,19 @@ def _is_current(stamp: Path, fingerprint: str) -> bool:
     return stamp.exists() and stamp.read_text() == fingerprint
 
 
-def _run(args: Sequence[str | Path], *, what: str, cwd: Path | None = None) -> None:
+def _run(
+    args: Sequence[str | Path],
+    *,
+    what: str,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> None:
     command = [str(arg) for arg in args]
     try:
         done = subprocess.run(
             command,
             cwd=cwd,
+            env=env,
             capture_output=True,
             text=True,
             timeout=STEP_TIMEOUT_SECONDS,
@@ -131,6 +144,25 @@ def ensure_node_packages() -> None:
     stamp.write_text(fingerprint)
 
 
+def ensure_browser() -> None:
+    """Debian's chromium and its driver, from apt, unless both are there already."""
+    if CHROMIUM.exists() and CHROMEDRIVER.exists():
+        return
+    apt = shutil.which("apt-get")
+    if apt is None or os.geteuid() != 0:
+        raise TestbedError(
+            f"the dashboard's browser tests need {CHROMIUM} and {CHROMEDRIVER}: run "
+            f"`apt-get install {' '.join(BROWSER_PACKAGES)}` as root (Debian or Ubuntu)"
+        )
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    _run([apt, "update", "-q"], what="apt package lists", env=env)
+    _run(
+        [apt, "install", "-y", "-q", "--no-install-recommends", *BROWSER_PACKAGES],
+        what="chromium and chromium-driver (apt)",
+        env=env,
+    )
+
+
 # The reference MCP servers, which the standalone hub's example also runs.
 SERVER_STEPS: dict[str, Callable[[], object]] = {
     "mcp servers venv": ensure_mcp_servers_venv,
@@ -140,6 +172,7 @@ STEPS: dict[str, Callable[[], object]] = {
     **SERVER_STEPS,
     "kubernetes control plane": kube_build.ensure_built,
     "go tools (helm, glua, starlark)": go_tools.ensure_built,
+    "browser": ensure_browser,
 }
 
 
