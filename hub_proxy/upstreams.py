@@ -1,7 +1,7 @@
 """The servers the hub runs, and what each of them offers right now.
 
 Every configured stdio server is one child process behind one bridge
-:class:`~hub_proxy.bridge.multiplexer.Multiplexer` -- the same code the
+:class:`~hub_proxy.upstream.multiplexer.Multiplexer` -- the same code the
 operator's sidecar runs -- so the hub inherits its supervision for free:
 restarts with back-off, a child that dies with the hub (its own process group
 and ``PR_SET_PDEATHSIG``), id and progress-token remapping, and answers for
@@ -26,12 +26,12 @@ first use and stopped when the session closes or the server is removed.  What
 the server offers is still listed once: per-client state is for calls.
 
 A remote server is the same multiplexer over a
-:class:`~hub_proxy.remote.RemoteChannel`, whose lifetimes are upstream HTTP
+:class:`~hub_proxy.upstream.remote.RemoteChannel`, whose lifetimes are upstream HTTP
 sessions; its downstream sessions also retry, once, a request lost to an
-expired upstream session (see :mod:`hub_proxy.remote`).
+expired upstream session (see :mod:`hub_proxy.upstream.remote`).
 
 Environment values are passed by running the command through ``env``: the
-multiplexer's :class:`~hub_proxy.bridge.channel.SpawnChannel` takes an argv
+multiplexer's :class:`~hub_proxy.upstream.channel.SpawnChannel` takes an argv
 only, and ``env NAME=VALUE command`` execs the command with them added to the
 hub's own environment, so the child's pid is still the server's.
 """
@@ -48,11 +48,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
-from hub_proxy.bridge.channel import Channel, SpawnChannel
-from hub_proxy.bridge.multiplexer import Multiplexer, Timeouts
 from hub_proxy.catalog import Command, ServerEntry
-from hub_proxy.remote import RemoteChannel, retrying_expired
 from hub_proxy.transport import Peer, Session, jsonrpc
+from hub_proxy.upstream.channel import Channel, SpawnChannel
+from hub_proxy.upstream.multiplexer import Multiplexer, Timeouts
+from hub_proxy.upstream.remote import RemoteChannel, retrying_expired
 from mcphub_api.toolpolicy import publish
 
 

@@ -10,10 +10,10 @@ import anyio
 import pytest
 from aiohttp import web
 
-from hub_proxy.bridge.channel import UnreadableError
 from hub_proxy.catalog import RemoteTarget
-from hub_proxy.remote_http import StreamableHttpLink
 from hub_proxy.transport import jsonrpc
+from hub_proxy.upstream.channel import UnreadableError
+from hub_proxy.upstream.streamable_http import StreamableHttpLink
 from tests.testbed.processes import free_port
 
 TEST_SECONDS = 30

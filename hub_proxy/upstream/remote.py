@@ -1,19 +1,18 @@
 """Remote upstreams: an MCP server reached over HTTP, behind the same multiplexer as a child.
 
-The bridge's :class:`~hub_proxy.bridge.multiplexer.Multiplexer` already does
+The :class:`~hub_proxy.upstream.multiplexer.Multiplexer` already does
 everything a long-lived upstream session needs -- one handshake per lifetime,
 id and progress-token remapping, answers for whatever a lost lifetime owed,
 re-opening with capped back-off, ``list_changed`` to every session after a
 re-open -- and it reaches its server through a
-:class:`~hub_proxy.bridge.channel.Channel`.  So a remote server is one more
+:class:`~hub_proxy.upstream.channel.Channel`.  So a remote server is one more
 channel: :class:`RemoteChannel` opens a link that carries the multiplexer's
-newline-delimited JSON-RPC.  Streamable HTTP, the transport of nearly every
-remote server and the one on the hot path, goes through the hub's own lean
-client in :mod:`hub_proxy.remote_http`: the MCP SDK's transport turned every
-message into models and back through several streams and tasks, which cost
-about 5 ms a call.  Legacy SSE upstreams, rare and deprecated, still use the
-SDK's ``sse_client``.  The HTTP client code lives here, not in the bridge,
-which stays a stdio bridge.
+JSON-RPC messages.  Streamable HTTP, the transport of nearly every remote
+server and the one on the hot path, goes through the hub's own lean client in
+:mod:`hub_proxy.upstream.streamable_http`: the MCP SDK's transport turned
+every message into models and back through several streams and tasks, which
+cost about 5 ms a call.  Legacy SSE upstreams, rare and deprecated, still use
+the SDK's ``sse_client``.
 
 One lifetime of a link is one upstream HTTP session.  It ends when the
 transport fails (connection refused, reset), when the server closes the
@@ -45,11 +44,11 @@ from mcp.shared.message import SessionMessage
 from mcp_types.jsonrpc import jsonrpc_message_adapter
 from pydantic import ValidationError
 
-from hub_proxy.bridge.channel import Link, UnreadableError
-from hub_proxy.bridge.multiplexer import SERVER_UNAVAILABLE
 from hub_proxy.catalog import RemoteTarget
-from hub_proxy.remote_http import SESSION_EXPIRED, QueuedLink, StreamableHttpLink
 from hub_proxy.transport import Session, jsonrpc
+from hub_proxy.upstream.channel import Link, UnreadableError
+from hub_proxy.upstream.multiplexer import SERVER_UNAVAILABLE
+from hub_proxy.upstream.streamable_http import SESSION_EXPIRED, QueuedLink, StreamableHttpLink
 
 _SESSION_HEADER: Final = "mcp-session-id"
 # The SSE transport carries the session in the message endpoint's query.

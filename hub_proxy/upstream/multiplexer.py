@@ -56,8 +56,8 @@ from typing import Any, Final
 
 from mcp_types.version import LATEST_HANDSHAKE_VERSION
 
-from hub_proxy.bridge.channel import Channel, ChannelError, Link, UnreadableError
 from hub_proxy.transport import Peer, SessionClosedError, jsonrpc
+from hub_proxy.upstream.channel import Channel, ChannelError, Link, UnreadableError
 
 # In JSON-RPC's implementation-defined range: the server process is not there
 # to answer (not started yet, restarting, or it died with the request in hand).

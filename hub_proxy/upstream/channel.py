@@ -71,7 +71,7 @@ class Link(Protocol):
     """One lifetime of the server, as JSON-RPC messages both ways.
 
     Messages, not bytes: a stdio server's link encodes and decodes its lines,
-    while the hub's remote upstreams speak HTTP (see :mod:`hub_proxy.remote`)
+    while the hub's remote upstreams speak HTTP (see :mod:`hub_proxy.upstream.remote`)
     and must look into each message anyway -- to tell requests, which get an
     HTTP exchange each, from the rest -- so each message is parsed once, by the
     link, and the multiplexer takes it as it is.  A protocol rather than a base

@@ -24,7 +24,7 @@ A lifetime ends when a POST loses its connection (a broken GET stream is only
 opened again), or when the server no longer knows the session: 404 for a
 request that carried its id, or the 400 "No valid session ID" of servers built
 on the TypeScript SDK's examples.  The link then reports
-:data:`SESSION_EXPIRED`, which :mod:`hub_proxy.remote` retries on.  Any other
+:data:`SESSION_EXPIRED`, which :mod:`hub_proxy.upstream.remote` retries on.  Any other
 HTTP failure of a request is that request's error answer; the session goes on.
 """
 
@@ -39,9 +39,9 @@ from typing import Any, Final
 
 import aiohttp
 
-from hub_proxy.bridge.channel import UnreadableError
 from hub_proxy.catalog import RemoteTarget
 from hub_proxy.transport import jsonrpc
+from hub_proxy.upstream.channel import UnreadableError
 
 # How a link says its session expired; the multiplexer puts it in the error it
 # answers the lost requests with, which is how the hub knows to retry them.
