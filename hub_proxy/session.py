@@ -81,7 +81,7 @@ from hub_proxy.auth.policy import Action, Item, ItemKind
 from hub_proxy.catalog import Catalog, Scope
 from hub_proxy.live import LiveCatalog
 from hub_proxy.transport import Peer, Session, SessionFactory, jsonrpc
-from hub_proxy.upstream.multiplexer import SERVER_UNAVAILABLE
+from hub_proxy.upstream.base import SERVER_UNAVAILABLE
 from hub_proxy.upstreams import KINDS, Upstream, Upstreams
 
 INVALID_PARAMS: Final = -32602

@@ -31,7 +31,7 @@ sessions; its downstream sessions also retry, once, a request lost to an
 expired upstream session (see :mod:`hub_proxy.upstream.remote`).
 
 Environment values are passed by running the command through ``env``: the
-multiplexer's :class:`~hub_proxy.upstream.channel.SpawnChannel` takes an argv
+multiplexer's :class:`~hub_proxy.upstream.stdio.SpawnChannel` takes an argv
 only, and ``env NAME=VALUE command`` execs the command with them added to the
 hub's own environment, so the child's pid is still the server's.
 """
@@ -50,9 +50,11 @@ from typing import Any, Final, Protocol
 
 from hub_proxy.catalog import Command, ServerEntry
 from hub_proxy.transport import Peer, Session, jsonrpc
-from hub_proxy.upstream.channel import Channel, SpawnChannel
-from hub_proxy.upstream.multiplexer import Multiplexer, Timeouts
+from hub_proxy.upstream.base import Channel
+from hub_proxy.upstream.multiplexer import Multiplexer
 from hub_proxy.upstream.remote import RemoteChannel, retrying_expired
+from hub_proxy.upstream.stdio import SpawnChannel
+from hub_proxy.upstream.supervisor import Timeouts
 from mcphub_api.toolpolicy import publish
 
 

@@ -24,8 +24,9 @@ A lifetime ends when a POST loses its connection (a broken GET stream is only
 opened again), or when the server no longer knows the session: 404 for a
 request that carried its id, or the 400 "No valid session ID" of servers built
 on the TypeScript SDK's examples.  The link then reports
-:data:`SESSION_EXPIRED`, which :mod:`hub_proxy.upstream.remote` retries on.  Any other
-HTTP failure of a request is that request's error answer; the session goes on.
+:data:`~hub_proxy.upstream.base.SESSION_EXPIRED`, which
+:mod:`hub_proxy.upstream.remote` retries on.  Any other HTTP failure of a
+request is that request's error answer; the session goes on.
 """
 
 from __future__ import annotations
@@ -41,11 +42,7 @@ import aiohttp
 
 from hub_proxy.catalog import RemoteTarget
 from hub_proxy.transport import jsonrpc
-from hub_proxy.upstream.channel import UnreadableError
-
-# How a link says its session expired; the multiplexer puts it in the error it
-# answers the lost requests with, which is how the hub knows to retry them.
-SESSION_EXPIRED: Final = "lost its upstream session (the server no longer knows its id)"
+from hub_proxy.upstream.base import SESSION_EXPIRED, QueuedLink, UnreadableError, describe_loss
 
 _SESSION_HEADER: Final = "Mcp-Session-Id"
 _VERSION_HEADER: Final = "MCP-Protocol-Version"
@@ -60,48 +57,6 @@ _REOPEN_GET_SECONDS: Final = 1.0
 _MAX_ERROR_BODY: Final = 300
 
 logger = logging.getLogger(__name__)
-
-
-class QueuedLink:
-    """A link whose messages pass through two queues, for HTTP upstreams.
-
-    Over HTTP each message is an exchange of its own, with its own flow
-    control, so the multiplexer's messages only need queueing until a sender
-    picks them up; what the upstream says is queued for ``receive``, and None
-    there means the session ended (``_ended`` says why).
-    """
-
-    pid: int | None = None
-
-    def __init__(self) -> None:
-        self._inbox: asyncio.Queue[jsonrpc.Message | UnreadableError | None] = asyncio.Queue()
-        self._outbox: asyncio.Queue[jsonrpc.Message] = asyncio.Queue()
-        self._ended: str | None = None
-
-    async def receive(self) -> jsonrpc.Message | None:
-        received = await self._inbox.get()
-        if isinstance(received, UnreadableError):
-            raise received
-        return received
-
-    def send(self, message: jsonrpc.Message) -> bool:
-        if self._ended is not None:
-            return False
-        self._outbox.put_nowait(message)
-        return True
-
-    def _take(self, data: bytes) -> jsonrpc.Message | UnreadableError:
-        """Decode one message from the upstream and queue it, or what was wrong with it."""
-        taken: jsonrpc.Message | UnreadableError
-        try:
-            taken = jsonrpc.decode(data)
-        except jsonrpc.MessageError as exc:
-            taken = UnreadableError(exc, data)
-        self._inbox.put_nowait(taken)
-        return taken
-
-    async def drain(self) -> None:
-        return
 
 
 class StreamableHttpLink(QueuedLink):
@@ -182,7 +137,7 @@ class StreamableHttpLink(QueuedLink):
                         self._headers[_SESSION_HEADER] = session
                 await self._deliver(answer, request_id, initialize=method == "initialize")
         except aiohttp.ClientError as exc:
-            self._end(_describe(exc))
+            self._end(describe_loss(exc))
         except ValueError as exc:
             # A body that is not JSON: this request's failure, not the session's.
             self._fail(request_id, f"answered with something that is not JSON: {exc}")
@@ -241,7 +196,7 @@ class StreamableHttpLink(QueuedLink):
                 # Not the end of the lifetime: a caller would then wait for a
                 # re-initialization instead of failing at once.  The next POST
                 # finds out whether the server is really gone.
-                logger.debug("upstream GET stream lost", extra={"why": _describe(exc)})
+                logger.debug("upstream GET stream lost", extra={"why": describe_loss(exc)})
             await asyncio.sleep(_REOPEN_GET_SECONDS)
 
     # -- ending --------------------------------------------------------------------------------
@@ -306,7 +261,3 @@ async def _events(stream: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
             # ``id``, ``retry`` and comments (an empty field) serve resumption,
             # which this link does not attempt: a lost connection ends the lifetime.
         del buffer[:start]
-
-
-def _describe(exc: BaseException) -> str:
-    return f"lost the connection ({type(exc).__name__}: {exc})"

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from hub_proxy.catalog import RemoteTarget
 from hub_proxy.transport import jsonrpc
-from hub_proxy.upstream.channel import UnreadableError
+from hub_proxy.upstream.base import UnreadableError
 from hub_proxy.upstream.streamable_http import StreamableHttpLink
 from tests.testbed.processes import free_port
 
