@@ -16,11 +16,12 @@ only what needs an upstream:
   name to an upstream and that upstream's own name, and go through the
   multiplexer session this downstream session has with that upstream, opened
   on first use.  The request keeps the client's id: the multiplexer remaps ids
-  and progress tokens towards the child and back, and relates everything the
-  child sends during the call (progress, logs, sampling, elicitation) to that
-  id, which is exactly the id the transport needs to put it on the call's
-  stream.  Cancellation needs nothing here: the transport cancels the task and
-  the multiplexer tells the child.
+  and progress tokens towards the child and back, and relates what the child
+  sends for the call (progress, logs, sampling, elicitation) to that id, which
+  is exactly the id the transport needs to put it on the call's stream; what
+  belongs to no one client of a shared upstream never reaches this session
+  (see :mod:`hub_proxy.upstream.router`).  Cancellation needs nothing here:
+  the transport cancels the task and the multiplexer tells the child.
 
 ``resources/read``, ``resources/subscribe`` and ``completion/complete`` are
 routed by URI or prompt name the same way (see :mod:`hub_proxy.routing`).
@@ -28,9 +29,11 @@ routed by URI or prompt name the same way (see :mod:`hub_proxy.routing`).
 at, here, whichever upstream they come from; it is forwarded only to upstreams
 the client has to itself (``sessionMode: perClient``), because a shared child
 has one level for every session, and one client must not turn another's
-server verbose or quiet.  The multiplexer broadcasts
-``notifications/resources/updated`` to every session that has talked to that
-upstream, subscribed or not.
+server verbose or quiet.  Subscriptions are the multiplexer's to count per
+session; an update reaches this session only for a URI it subscribed to, and
+only while its caller may still read that resource in this scope
+(:meth:`HubSession.admits`): nothing a client receives names what its
+policies hide.
 
 Every list, call, read, get and completion is authorized for the principal of
 the request being answered (:func:`hub_proxy.access.caller`), through the one
@@ -60,9 +63,9 @@ differently -- the client is told ``list_changed`` for tools, prompts and
 resources; a scope that disappeared is empty from then on.  An upstream
 replaced under the same name gets a new multiplexer session on next use.
 
-The multiplexer broadcasts an upstream's ``list_changed`` to all of its
-sessions; the relay drops those, because the hub sends its own once it has
-re-listed -- sooner would make the client re-list a stale cache.
+The multiplexer gives an upstream's ``list_changed`` to all of its sessions;
+the relay drops those, because the hub sends its own once it has re-listed --
+sooner would make the client re-list a stale cache.
 """
 
 from __future__ import annotations
@@ -78,6 +81,7 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, LATEST_HANDSHAKE_VERS
 from hub_proxy import routing
 from hub_proxy.access import AccessControl, caller
 from hub_proxy.auth.policy import Action, Item, ItemKind
+from hub_proxy.auth.principal import Principal
 from hub_proxy.catalog import Catalog, Scope
 from hub_proxy.live import LiveCatalog
 from hub_proxy.transport import Peer, Session, SessionFactory, jsonrpc
@@ -166,14 +170,16 @@ class _RelayPeer:
     """The downstream client as one upstream's multiplexer sees it.
 
     The multiplexer keys its sessions by ``session_id``, so each upstream gets
-    a name of its own for the same client; everything but ``list_changed``
-    goes straight through, ``related_to`` included.
+    a name of its own for the same client.  Requests and ``related_to`` go
+    straight through; notifications pass the session's own checks first
+    (:meth:`HubSession.admits`).
     """
 
-    def __init__(self, peer: Peer, server: str, log_level: Callable[[], int]) -> None:
+    def __init__(self, session: HubSession, peer: Peer, server: str) -> None:
+        self._session = session
         self._peer = peer
+        self._server = server
         self._session_id = f"{peer.session_id}/{server}"
-        self._log_level = log_level
 
     @property
     def session_id(self) -> str:
@@ -186,11 +192,8 @@ class _RelayPeer:
         *,
         related_to: jsonrpc.RequestId | None = None,
     ) -> None:
-        if method.endswith("/list_changed") and method != "notifications/roots/list_changed":
-            return
-        if method == "notifications/message" and _severity(params) < self._log_level():
-            return
-        self._peer.notify(method, params, related_to=related_to)
+        if self._session.admits(self._server, method, params):
+            self._peer.notify(method, params, related_to=related_to)
 
     async def request(
         self,
@@ -222,6 +225,9 @@ class HubSession:
         self._links: dict[str, tuple[Upstream, Session]] = {}
         # Log messages below this (an index into LOG_LEVELS) are not passed on.
         self._log_level = 0
+        # Whose notifications this session receives: the caller of its latest
+        # forwarded request (a token refreshed with fewer groups counts at once).
+        self._principal: Principal | None = None
         self._handlers = self._handler_table()
         upstreams.subscribe(self._changed)
         live.subscribe(self._replaced)
@@ -293,10 +299,36 @@ class HubSession:
         return call
 
     async def handle_notification(self, notification: jsonrpc.Notification) -> None:
-        # The hub did the upstream handshakes itself; only roots concern them.
+        # The hub did the upstream handshakes itself; only roots concern them,
+        # and only the upstreams this client has to itself: a shared one is
+        # never told any client's roots (see hub_proxy.upstream.router).
         if notification.method == "notifications/roots/list_changed":
-            for _, link in self._links.values():
-                await link.handle_notification(notification)
+            for upstream, link in self._links.values():
+                if upstream.entry.per_client:
+                    await link.handle_notification(notification)
+
+    def admits(self, server: str, method: str, params: Mapping[str, Any] | None) -> bool:
+        """Whether a notification from ``server`` goes on to this client.
+
+        ``list_changed`` does not: the hub sends its own once it has re-listed
+        (sooner would make the client re-list a stale cache).  Log messages
+        are filtered at the client's level.  A resource update names a
+        resource, so it goes only to a client that may still read it there.
+        """
+        if method.endswith("/list_changed"):
+            return False
+        if method == "notifications/message":
+            return _severity(params) >= self._log_level
+        if method == "notifications/resources/updated":
+            uri = (params or {}).get("uri")
+            return isinstance(uri, str) and self._may_read(server, uri)
+        return True
+
+    def _may_read(self, server: str, uri: str) -> bool:
+        principal = self._principal
+        if principal is None or server not in self._scope.servers:
+            return False
+        return self._access.evaluator.allows(principal, "read", Item("resource", server, (uri,)))
 
     async def close(self) -> None:
         self._upstreams.unsubscribe(self._changed)
@@ -364,6 +396,7 @@ class HubSession:
         return await self._forward(server, forwarded)
 
     async def _forward(self, server: str, request: jsonrpc.Request) -> jsonrpc.Response:
+        self._principal = caller()
         answer = await self._link(server).handle_request(request)
         if isinstance(answer, jsonrpc.Error) and answer.code == SERVER_UNAVAILABLE:
             return replace(answer, message=f"MCP server {server} is unavailable: {answer.message}")
@@ -375,7 +408,7 @@ class HubSession:
         if opened is not None and opened[0] is upstream:
             return opened[1]
         # A replaced upstream's multiplexer is stopped; its session needs no closing.
-        link = upstream.open_session(_RelayPeer(self._peer, server, lambda: self._log_level))
+        link = upstream.open_session(_RelayPeer(self, self._peer, server))
         self._links[server] = (upstream, link)
         return link
 

@@ -144,9 +144,12 @@ def channel_of(entry: ServerEntry) -> Channel:
 class _HubPeer:
     """The hub's own session with an upstream: it lists, and hears list_changed.
 
-    The multiplexer sends server-to-client requests to the session whose
-    request is in flight; when that is this one (a listing), there is no
-    client to ask, and the upstream gets an error.
+    Being a session of the multiplexer's, it also keeps a shared upstream
+    from ever having one only client: what the router gives "the only
+    session" is then nobody's, and roots are never asked of a client (see
+    :mod:`hub_proxy.upstream.router`).  A request that does reach it (the
+    hub's listing was the only request in flight) is answered here: no roots,
+    and an error for anything else, since no client is there to ask.
     """
 
     def __init__(self, upstream: Upstream) -> None:
@@ -175,6 +178,8 @@ class _HubPeer:
         related_to: jsonrpc.RequestId | None = None,
     ) -> jsonrpc.Response:
         # The multiplexer replaces the id with the server's own before answering.
+        if method == "roots/list":
+            return jsonrpc.Result(0, {"roots": []})
         return jsonrpc.Error(0, jsonrpc.INTERNAL_ERROR, f"the hub cannot answer {method} itself")
 
 

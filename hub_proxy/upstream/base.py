@@ -8,11 +8,20 @@ A link carries JSON-RPC messages, not bytes: a stdio link encodes and decodes
 its own lines, while the HTTP links must look into each message anyway -- to
 tell requests, which get an HTTP exchange each, from the rest -- so each
 message is parsed once, by the link, and the multiplexer takes it as it is.
+
+Some links know more than the message says.  A streamable-HTTP server that
+sends a request or a notification on the stream answering one of the
+multiplexer's POSTs says by that very choice that it belongs to that request;
+one that sends it on its GET stream says that it belongs to none.  Such a
+link hands it over as :class:`Related`, which is how the router knows whose
+it is without guessing (see :mod:`hub_proxy.upstream.router`).  Over stdio
+and legacy SSE a message comes bare: the wire says nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import Final, Protocol
 
 from hub_proxy.transport import jsonrpc
@@ -39,6 +48,19 @@ class UnreadableError(Exception):
         self.text = text
 
 
+@dataclass(frozen=True, slots=True)
+class Related:
+    """A message the server said is related to one of the multiplexer's requests, or to none."""
+
+    message: jsonrpc.Request | jsonrpc.Notification
+    # The multiplexer's id of the request whose stream carried it; None for
+    # the server's own stream, which carries what relates to no request.
+    to: jsonrpc.RequestId | None
+
+
+Received = jsonrpc.Message | Related
+
+
 class Link(Protocol):
     """One lifetime of the server, as JSON-RPC messages both ways.
 
@@ -50,7 +72,7 @@ class Link(Protocol):
     def pid(self) -> int | None:
         """The server's process, when this side of the link knows it."""
 
-    async def receive(self) -> jsonrpc.Message | None:
+    async def receive(self) -> Received | None:
         """The next message from the server; None once the link ended.
 
         Raises :class:`UnreadableError` for what is no JSON-RPC message, and
@@ -89,11 +111,11 @@ class QueuedLink:
     pid: int | None = None
 
     def __init__(self) -> None:
-        self._inbox: asyncio.Queue[jsonrpc.Message | UnreadableError | None] = asyncio.Queue()
+        self._inbox: asyncio.Queue[Received | UnreadableError | None] = asyncio.Queue()
         self._outbox: asyncio.Queue[jsonrpc.Message] = asyncio.Queue()
         self._ended: str | None = None
 
-    async def receive(self) -> jsonrpc.Message | None:
+    async def receive(self) -> Received | None:
         received = await self._inbox.get()
         if isinstance(received, UnreadableError):
             raise received
@@ -107,16 +129,30 @@ class QueuedLink:
 
     def _take(self, data: bytes) -> jsonrpc.Message | UnreadableError:
         """Decode one message from the upstream and queue it, or what was wrong with it."""
-        taken: jsonrpc.Message | UnreadableError
-        try:
-            taken = jsonrpc.decode(data)
-        except jsonrpc.MessageError as exc:
-            taken = UnreadableError(exc, data)
+        taken = _decoded(data)
         self._inbox.put_nowait(taken)
+        return taken
+
+    def _take_related(
+        self, data: bytes, to: jsonrpc.RequestId | None
+    ) -> jsonrpc.Message | UnreadableError:
+        """:meth:`_take` for a link that knows which request (if any) a message came with."""
+        taken = _decoded(data)
+        if isinstance(taken, jsonrpc.Request | jsonrpc.Notification):
+            self._inbox.put_nowait(Related(taken, to))
+        else:
+            self._inbox.put_nowait(taken)
         return taken
 
     async def drain(self) -> None:
         return
+
+
+def _decoded(data: bytes) -> jsonrpc.Message | UnreadableError:
+    try:
+        return jsonrpc.decode(data)
+    except jsonrpc.MessageError as exc:
+        return UnreadableError(exc, data)
 
 
 def describe_loss(exc: BaseException) -> str:

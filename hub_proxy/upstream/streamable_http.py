@@ -10,10 +10,13 @@ nothing more, on one keep-alive :class:`aiohttp.ClientSession` per lifetime:
 
 * every message is a POST; the answer is a JSON body (one message or a batch)
   or an SSE stream parsed as it arrives, each event's data one message for the
-  multiplexer, decoded once, here;
+  multiplexer, decoded once, here; a request or notification on a POST's
+  stream belongs to that POST's request, and is handed over as
+  :class:`~hub_proxy.upstream.base.Related` to it;
 * ``Mcp-Session-Id`` from the ``initialize`` answer and ``MCP-Protocol-Version``
   from its result go on every later request;
-* a GET stream carries what the server sends on its own, if it offers one;
+* a GET stream carries what the server sends on its own, if it offers one,
+  handed over as related to no request;
 * DELETE ends the session when the hub closes the link.
 
 Requests are sent concurrently, each on its own request; notifications and
@@ -153,8 +156,9 @@ class StreamableHttpLink(QueuedLink):
             self._fail(request_id, f"answered with {answer.content_type!r}")
             return
         answered, why = False, "ended its answer without answering"
+        related_to = request_id if jsonrpc.is_request_id(request_id) else None
         async for data in messages:
-            message = self._take(data)
+            message = self._take_related(data, related_to)
             if isinstance(message, UnreadableError):
                 why = f"answered with something that is not a JSON-RPC message: {message}"
             elif isinstance(message, jsonrpc.Result | jsonrpc.Error) and message.id == request_id:
@@ -191,7 +195,8 @@ class StreamableHttpLink(QueuedLink):
                     if stream.status == _METHOD_NOT_ALLOWED or stream.content_type != _SSE:
                         return
                     async for data in _events(stream):
-                        self._take(data)
+                        # The server's own stream: related to no request of ours.
+                        self._take_related(data, None)
             except aiohttp.ClientError as exc:
                 # Not the end of the lifetime: a caller would then wait for a
                 # re-initialization instead of failing at once.  The next POST

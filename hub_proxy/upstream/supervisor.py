@@ -40,7 +40,7 @@ from typing import Any, Final, Protocol
 from mcp_types.version import LATEST_HANDSHAKE_VERSION
 
 from hub_proxy.transport import jsonrpc
-from hub_proxy.upstream.base import Channel, ChannelError, Link, UnreadableError
+from hub_proxy.upstream.base import Channel, ChannelError, Link, Received, UnreadableError
 
 # Everything the router can forward to some client.  A client without the
 # capability answers the server's request with an error, which is forwarded too.
@@ -100,7 +100,7 @@ class InitializeError(Exception):
 class Routing(Protocol):
     """What the supervisor tells the router: messages, and the ends and starts of lifetimes."""
 
-    def receive(self, message: jsonrpc.Message) -> None:
+    def receive(self, received: Received) -> None:
         """One message from the server."""
 
     def unreadable(self, error: UnreadableError) -> None:
@@ -156,6 +156,10 @@ class Supervisor:
     async def drain(self) -> None:
         if self._link is not None:
             await self._link.drain()
+
+    @property
+    def is_ready(self) -> bool:
+        return self._ready.is_set()
 
     async def ready(self) -> str | None:
         """None once the server is ready to take a request; else why it is not."""

