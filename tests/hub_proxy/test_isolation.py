@@ -1,8 +1,10 @@
 """Clients of one shared upstream session never see each other's messages (issue 11, items 1-3).
 
-One hub serves server-everything twice, shared by every client: as a stdio
-child (``shared``) and as a remote server over streamable HTTP (``remote``),
-and once more ``perClient`` (``own``).  Three principals hold API keys with
+One hub serves server-everything three times, shared by every client: as a
+stdio child (``shared``), as a remote server over streamable HTTP
+(``remote``), and over streamable HTTP from the stdio bridge in front of a
+stdio child (``bridged``, as in a cluster); and once more ``perClient``
+(``own``).  Three principals hold API keys with
 different policies: alice may do anything, bob may call the tools that ask
 their caller something and read the static documents, carol may only call
 ``echo``.  Each principal's client is another implementation where a client is
@@ -41,7 +43,7 @@ from mcp.shared.exceptions import MCPError
 from hub_proxy.auth.apikeys import hash_key
 from tests.clients.driver import driving
 from tests.clients.plans import Driven, Kind, Plan, Report, Transport
-from tests.hub_proxy.bridge_process import command_of
+from tests.hub_proxy.bridge_process import command_of, running_bridge
 from tests.hub_proxy.test_standalone_hub import (
     TEST_SECONDS,
     Hub,
@@ -67,7 +69,7 @@ FEATURES: Final = "demo://resource/static/document/features.md"
 ROUND_SECONDS: Final = 6.0
 # Time for a message sent where it should not go to arrive there.
 SETTLE_SECONDS: Final = 1.0
-SHARED: Final = ("shared", "remote")
+SHARED: Final = ("shared", "remote", "bridged")
 
 POLICIES: Final = """\
 apiVersion: mcphub.dev/v1alpha1
@@ -83,10 +85,10 @@ metadata: {name: bob}
 spec:
   subjects: [{kind: APIKey, name: bob}]
   rules:
-    - servers: [shared, remote, own]
+    - servers: [shared, remote, bridged, own]
       tools: [echo, get-roots-list, trigger-sampling-request, trigger-elicitation-request]
       actions: [list, call]
-    - servers: [shared, remote]
+    - servers: [shared, remote, bridged]
       resources: ["demo://resource/static/document/*"]
       actions: [list, read]
 ---
@@ -95,7 +97,7 @@ kind: AccessPolicy
 metadata: {name: carol}
 spec:
   subjects: [{kind: APIKey, name: carol}]
-  rules: [{servers: [shared, remote], tools: [echo], actions: [list, call]}]
+  rules: [{servers: [shared, remote, bridged], tools: [echo], actions: [list, call]}]
 """
 # Added to POLICIES while bob is subscribed: he may no longer read one document.
 BOB_LOSES_ARCHITECTURE: Final = f"""\
@@ -151,17 +153,21 @@ class Isolated:
 @pytest.fixture(scope="module")
 def isolated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Isolated]:
     tmp = tmp_path_factory.mktemp("isolation")
-    with running_everything_http(tmp / "remote") as url:
+    everything = command_of(everything_stdio())
+    with (
+        running_everything_http(tmp / "remote") as url,
+        running_bridge(tmp / "bridge", command=everything) as bridge,
+    ):
 
         def write(folder: Path) -> Path:
             folder.mkdir(parents=True, exist_ok=True)
-            everything = command_of(everything_stdio())
             role = f"    env: [{{name: {ROLE_VARIABLE}, value: shared}}]\n"
             (folder / "shared.yaml").write_text(server_yaml("shared", everything, role))
             (folder / "own.yaml").write_text(
                 server_yaml("own", everything, "  sessionMode: perClient\n")
             )
             (folder / "remote.yaml").write_text(_remote_yaml("remote", url))
+            (folder / "bridged.yaml").write_text(_remote_yaml("bridged", bridge.url))
             (folder / "policies.yaml").write_text(POLICIES)
             (folder / "keys.yaml").write_text("---\n".join(map(_key_secret, KEYS)))
             return folder
@@ -283,6 +289,9 @@ async def test_the_server_asks_only_the_client_whose_call_it_serves(
         assert not any(other_one in text for text in texts), texts
         answered = [text for text in texts if me in text]
         if server == "remote":
+            # Its server says which call each question is for.  A stdio child
+            # says nothing, also behind the bridge, which relates a question
+            # to the hub's one request in flight, or to none when several are.
             assert len(answered) == 6, texts
         # Every call was either answered by its own caller or refused, never hanging.
         assert all(me in text or "concerns no one client" in text for text in texts), texts
@@ -351,7 +360,7 @@ async def test_one_clients_log_lines_never_reach_another(
     where the server's own stream says its log lines belong to no call)."""
     kind, transport = CAROLS[carol_client]
     carol_steps = [call("echo", message="hello"), wait("logging")]
-    if server == "remote":
+    if server == "remote":  # its GET stream says "nobody's"; the others say nothing
         carol_steps += [call("echo", message="busy"), {"do": "sleep", "seconds": 0.3}] * 20
     carol = isolated.plan("carol", server, [*carol_steps, wait("logged")], transport)
     toggle = [call("toggle-simulated-logging")]
@@ -450,11 +459,12 @@ async def test_resource_updates_reach_only_subscribers_that_may_read_them(
             policies = isolated.folder / "policies.yaml"
             policies.write_text(POLICIES + BOB_LOSES_ARCHITECTURE)
             try:
-                await _until_bob_may_not_read(isolated, server, ARCHITECTURE)
+                await _until_bob_may_read(isolated, server, ARCHITECTURE, allowed=False)
                 first.go()
                 alice_saw = await first.report()
             finally:
                 policies.write_text(POLICIES)
+                await _until_bob_may_read(isolated, server, ARCHITECTURE, allowed=True)
             second.go()
             bob_saw = await second.report()
             third.go()
@@ -479,17 +489,18 @@ def _updated(notifications: Report | list[dict[str, Any]]) -> list[str]:
     return [note["params"]["uri"] for note in notifications if note["method"] == updated]
 
 
-async def _until_bob_may_not_read(isolated: Isolated, server: str, uri: str) -> None:
-    """Wait for the hub to apply a deny on bob: his read of ``uri`` is then refused."""
+async def _until_bob_may_read(isolated: Isolated, server: str, uri: str, *, allowed: bool) -> None:
+    """Wait for the hub to apply a change of bob's policy: his read of ``uri`` is then
+    ``allowed`` (or refused)."""
     headers = {"X-API-Key": KEYS["bob"]}
 
-    async def refused() -> bool:
+    async def reads() -> bool:
         async with connected(isolated.hub.url(f"/mcp/{server}"), headers) as client:
             try:
                 await client.read_resource(uri)
             except MCPError:
-                return True
-        return False
+                return False
+        return True
 
-    while not await refused():  # noqa: ASYNC110 - the hub polls its folder; so does this
+    while await reads() != allowed:  # noqa: ASYNC110 - the hub polls its folder; so does this
         await asyncio.sleep(0.5)
