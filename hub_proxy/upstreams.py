@@ -249,6 +249,8 @@ class Upstream:
     async def _keep_listed(self) -> None:
         while True:
             await self._wake.wait()
+            # A crash-looping upstream fails requests at once: list it once it is back.
+            await self.multiplexer.until_ready()
             self._wake.clear()
             stale, self._stale = self._stale, set()
             # In LISTINGS order: tools first, since readiness waits for them.

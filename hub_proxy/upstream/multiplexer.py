@@ -42,6 +42,10 @@ class Multiplexer:
     def status(self) -> Status:
         return self._supervisor.status
 
+    async def until_ready(self) -> None:
+        """Return once the server is ready, however long that takes (requests never wait that)."""
+        await self._supervisor.until_ready()
+
     async def check(self) -> Status:
         """The status, after making sure a ready server still answers a ping."""
         status = self.status

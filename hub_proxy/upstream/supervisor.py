@@ -23,13 +23,20 @@ wait until the server is ready -- and hands it every message the server sends.
   changed.
 
 * **Waiting for a quick restart, not for a crash loop.**  A request arriving
-  while the server is starting waits a bounded time for it rather than fail at
-  once, so a client barely notices a quick restart.
+  while the server (re)starts after a lifetime that served waits a bounded
+  time for it rather than fail at once, so a client barely notices a quick
+  restart, or a remote server's expired session.  A server that ended again
+  before it was ready is crash-looping (or not there): waiting would only make
+  every caller wait the whole bound for the same failure, so from then on,
+  until the server is ready again, a request fails at once, saying how the
+  server last ended and when the next attempt is; and a request already
+  waiting when that happens stops waiting then.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.metadata
 import logging
 import time
@@ -124,8 +131,14 @@ class Supervisor:
         self._timeouts = timeouts
         self._link: Link | None = None
         self._ready = asyncio.Event()
+        # Set while waiting is pointless: ready, or crash-looping.
+        self._settled = asyncio.Event()
         self._reason = "not started"
         self._restarts = 0
+        # While backing off: when the next attempt is (monotonic).
+        self._retry_at: float | None = None
+        # Lifetimes in a row that ended before the server was ready.
+        self._failed_starts = 0
         self._initialize_result: Mapping[str, Any] | None = None
         self._protocol_version = LATEST_HANDSHAKE_VERSION
 
@@ -134,7 +147,7 @@ class Supervisor:
         result = self._initialize_result or {}
         return Status(
             ready=self._ready.is_set(),
-            reason=self._reason,
+            reason=self._why(),
             pid=self._link.pid if self._link is not None else None,
             restarts=self._restarts,
             server_info=result.get("serverInfo"),
@@ -167,11 +180,26 @@ class Supervisor:
         # the wait in a task of its own and cost a turn of the event loop.
         if self._ready.is_set():
             return None
-        try:
-            await asyncio.wait_for(self._ready.wait(), self._timeouts.ready)
-        except TimeoutError:
+        if not self._settled.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._settled.wait(), self._timeouts.ready)
+        if self._ready.is_set():
+            return None
+        if self._retry_at is not None and self._failed_starts > 0:
+            times = f" {self._failed_starts} times in a row" if self._failed_starts > 1 else ""
+            return f"{self._why()}; it failed to start{times}"
+        return self._why()
+
+    async def until_ready(self) -> None:
+        """Return once the server is ready, however long that takes."""
+        await self._ready.wait()
+
+    def _why(self) -> str:
+        """Why the server is not ready, with when the next attempt is, while backing off."""
+        if self._retry_at is None:
             return self._reason
-        return None
+        remaining = max(0.0, self._retry_at - time.monotonic())
+        return f"{self._reason}, restarting in {remaining:.1f} s"
 
     # -- lifetimes --------------------------------------------------------------------------
 
@@ -180,37 +208,52 @@ class Supervisor:
         failures = 0
         while True:
             started = time.monotonic()
-            ended = await self._live(routing)
+            ended, served = await self._live(routing)
             failures = 1 if time.monotonic() - started >= STABLE_AFTER_SECONDS else failures + 1
             delay = min(BACKOFF_MAX_SECONDS, BACKOFF_FIRST_SECONDS * 2 ** (failures - 1))
             self._restarts += 1
-            self._reason = f"child {ended}, restarting in {delay:g} s"
-            logger.warning("restarting the server", extra={"why": ended, "in_seconds": delay})
-            await asyncio.sleep(delay)
+            self._reason = f"child {ended}"
+            self._retry_at = time.monotonic() + delay
+            self._failed_starts = 0 if served else self._failed_starts + 1
+            if not served:
+                # Crash-looping: callers waiting for the server are told now.
+                self._settled.set()
+            logger.warning(
+                "restarting the server",
+                extra={"why": ended, "in_seconds": delay, "failed_starts": self._failed_starts},
+            )
+            try:
+                await asyncio.sleep(delay)
+            finally:
+                self._retry_at = None
+                self._settled.clear()
 
-    async def _live(self, routing: Routing) -> str:
-        """One lifetime of the server; returns how it ended."""
+    async def _live(self, routing: Routing) -> tuple[str, bool]:
+        """One lifetime of the server: how it ended, and whether it was ever ready."""
         self._reason = self._channel.describe()
         try:
             link = await self._channel.open()
         except ChannelError as exc:
-            return str(exc)
+            return str(exc), False
         self._link = link
         logger.info("server started", extra={"pid": link.pid})
         reading = asyncio.create_task(self._read(link, routing))
         initializing = asyncio.create_task(self._initialize(routing))
         failure: str | None = None
+        served = False
         try:
             await asyncio.wait({reading, initializing}, return_when=asyncio.FIRST_COMPLETED)
             if initializing.done() and not reading.done():
                 error = initializing.exception()
                 if error is None:
+                    served = True
                     await reading
                 else:
                     failure = str(error)
         finally:
             self._link = None
             self._ready.clear()
+            self._settled.clear()
             initializing.cancel()
             reading.cancel()
             if reading.done() and not reading.cancelled() and reading.exception() is not None:
@@ -218,7 +261,7 @@ class Supervisor:
             ended = await link.close(self._timeouts.stop)
             logger.info("server ended", extra={"pid": link.pid, "how": ended})
             routing.abandon(f"the MCP server process {ended} before answering")
-        return failure or ended
+        return failure or ended, served
 
     async def _initialize(self, routing: Routing) -> None:
         params = {
@@ -249,6 +292,7 @@ class Supervisor:
         self._protocol_version = version
         self._reason = "ready"
         self._ready.set()
+        self._settled.set()
         logger.info(
             "server initialized",
             extra={"server": answer.result.get("serverInfo"), "protocol_version": version},
