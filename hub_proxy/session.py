@@ -86,6 +86,7 @@ from hub_proxy.catalog import Catalog, Scope
 from hub_proxy.live import LiveCatalog
 from hub_proxy.transport import Peer, Session, SessionFactory, jsonrpc
 from hub_proxy.upstream.base import SERVER_UNAVAILABLE
+from hub_proxy.upstream.router import task_not_found
 from hub_proxy.upstreams import KINDS, Upstream, Upstreams
 
 INVALID_PARAMS: Final = -32602
@@ -97,6 +98,9 @@ CAPABILITIES: Final[Mapping[str, Any]] = {
     "resources": {"listChanged": True, "subscribe": True},
     "logging": {},
     "completions": {},
+    # Passed through to the upstream whose tool a task-augmented call names;
+    # its tools say which may run as tasks (``execution.taskSupport``).
+    "tasks": {"list": {}, "cancel": {}, "requests": {"tools": {"call": {}}}},
 }
 
 logger = logging.getLogger(__name__)
@@ -228,6 +232,8 @@ class HubSession:
         # Whose notifications this session receives: the caller of its latest
         # forwarded request (a token refreshed with fewer groups counts at once).
         self._principal: Principal | None = None
+        # The tasks its calls created: task id -> the server, and the tool it runs.
+        self._tasks: dict[str, tuple[str, Item]] = {}
         self._handlers = self._handler_table()
         upstreams.subscribe(self._changed)
         live.subscribe(self._replaced)
@@ -261,6 +267,10 @@ class HubSession:
             # session of its one child, so one client must not set it for all.
             "logging/setLevel": self._set_log_level,
             "completion/complete": self._complete,
+            "tasks/get": self._on_task,
+            "tasks/result": self._on_task,
+            "tasks/cancel": self._on_task,
+            "tasks/list": self._list_tasks,
         }
 
     async def _initialize(self, request: jsonrpc.Request) -> jsonrpc.Response:
@@ -294,9 +304,54 @@ class HubSession:
                 return refusal
             route = published.route
             forwarded = replace(request, params={**params, "name": route.upstream_name})
-            return await self._forward(route.server, forwarded)
+            answer = await self._forward(route.server, forwarded)
+            if "task" in params and isinstance(answer, jsonrpc.Result):
+                self._remember_task(answer.result.get("task"), route.server, published.item)
+            return answer
 
         return call
+
+    def _remember_task(self, task: object, server: str, item: Item) -> None:
+        """A task-augmented call created ``task``: the session's, on ``server``, about ``item``."""
+        task_id = task.get("taskId") if isinstance(task, Mapping) else None
+        if isinstance(task_id, str):
+            self._tasks[task_id] = (server, item)
+
+    async def _on_task(self, request: jsonrpc.Request) -> jsonrpc.Response:
+        """``tasks/get``, ``tasks/result``, ``tasks/cancel``: where the task's call went.
+
+        A task is this session's only, and only while its caller may still
+        call the tool it runs; else it is answered as a task that does not
+        exist, as the spec answers one.
+        """
+        task_id = (request.params or {}).get("taskId")
+        task = self._tasks.get(task_id) if isinstance(task_id, str) else None
+        if task is None or not self._access.decide(caller(), "call", task[1]).allowed:
+            return task_not_found(request, task_id)
+        return await self._forward(task[0], request)
+
+    async def _list_tasks(self, request: jsonrpc.Request) -> jsonrpc.Response:
+        """``tasks/list``: this session's tasks, from every server it has some on, in one page."""
+        listed: list[Any] = []
+        for server in sorted({server for server, _ in self._tasks.values()}):
+            cursor: object = None
+            while True:
+                params = {"cursor": cursor} if cursor else None
+                answer = await self._forward(server, replace(request, params=params))
+                if isinstance(answer, jsonrpc.Error):
+                    return answer
+                listed.extend(answer.result.get("tasks") or ())
+                cursor = answer.result.get("nextCursor")
+                if not cursor:
+                    break
+        principal = caller()
+        shown = []
+        for task in listed:
+            task_id = task.get("taskId") if isinstance(task, Mapping) else None
+            own = self._tasks.get(task_id) if isinstance(task_id, str) else None
+            if own is not None and self._access.evaluator.allows(principal, "call", own[1]):
+                shown.append(task)
+        return request.respond({"tasks": shown})
 
     async def handle_notification(self, notification: jsonrpc.Notification) -> None:
         # The hub did the upstream handshakes itself; only roots concern them,
@@ -313,7 +368,9 @@ class HubSession:
         ``list_changed`` does not: the hub sends its own once it has re-listed
         (sooner would make the client re-list a stale cache).  Log messages
         are filtered at the client's level.  A resource update names a
-        resource, so it goes only to a client that may still read it there.
+        resource, so it goes only to a client that may still read it there; a
+        task's status, only to the client whose task it is, while it may still
+        call the task's tool.
         """
         if method.endswith("/list_changed"):
             return False
@@ -322,6 +379,15 @@ class HubSession:
         if method == "notifications/resources/updated":
             uri = (params or {}).get("uri")
             return isinstance(uri, str) and self._may_read(server, uri)
+        if method == "notifications/tasks/status":
+            task_id = (params or {}).get("taskId")
+            task = self._tasks.get(task_id) if isinstance(task_id, str) else None
+            principal = self._principal
+            return (
+                task is not None
+                and principal is not None
+                and self._access.evaluator.allows(principal, "call", task[1])
+            )
         return True
 
     def _may_read(self, server: str, uri: str) -> bool:

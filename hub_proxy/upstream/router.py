@@ -29,8 +29,12 @@ to is decided in this order:
    notification names its request by its token.  A related message goes to
    that request's session, related to that request, so that it travels on the
    request's own stream there too.  One related to a request that is no
-   client's (the supervisor's handshake or ping) is nobody's; one related to
-   none is the only session's (2), if there is one, else nobody's.
+   client's (the supervisor's handshake or ping) is nobody's.  A message
+   about a task -- ``notifications/tasks/status``, or any with the
+   ``io.modelcontextprotocol/related-task`` key in its ``_meta``, as the
+   spec requires of a task's messages -- is the session's whose call created
+   the task.  Anything else related to no request is the only session's (2),
+   if there is one, else nobody's.
 2. *The only session.*  When the router has exactly one session -- a
    ``perClient`` upstream, or the bridge with the hub as its one client --
    everything concerns that session.
@@ -71,6 +75,11 @@ the session it belongs to":
   first session, ``resources/unsubscribe`` (or the session's end) for the
   last, and a restarted server is subscribed again to what sessions still
   want.
+* A task-augmented ``tools/call`` makes the task its caller's: only that
+  session may ``tasks/get``, ``tasks/result`` or ``tasks/cancel`` it (for any
+  other the answer is the spec's "task not found"), ``tasks/list`` shows each
+  session its own tasks, and ``notifications/tasks/status`` goes to the owner
+  alone.  Progress of a task after its ``CreateTaskResult`` is not carried.
 * A notification that is nobody's is dropped, with a debug line.
 
 The per-message path is dictionary lookups: the sessions with requests in
@@ -90,6 +99,9 @@ from hub_proxy.transport import Peer, SessionClosedError, jsonrpc
 from hub_proxy.upstream.base import SERVER_UNAVAILABLE, Received, Related, UnreadableError
 
 _LIST_CHANGED_KINDS: Final = ("tools", "prompts", "resources")
+INVALID_PARAMS: Final = -32602
+# The ``_meta`` key by which a message says which task it belongs to (MCP 2025-11-25).
+RELATED_TASK: Final = "io.modelcontextprotocol/related-task"
 _NO_ROOTS: Final[Mapping[str, Any]] = {"roots": []}
 
 logger = logging.getLogger(__name__)
@@ -156,9 +168,16 @@ class Router:
         # subscribe and the last unsubscribe of a URI cannot cross upstream.
         self._subscribing = asyncio.Lock()
         self._background: set[asyncio.Task[None]] = set()
+        # The server's task id -> the session whose call created the task.
+        self._task_owners: dict[str, RoutedSession] = {}
         self._intercepted: Mapping[str, _Intercepted] = {
             "resources/subscribe": self._subscribe,
             "resources/unsubscribe": self._unsubscribe,
+            "tools/call": self._call_tool,
+            "tasks/get": self._on_own_task,
+            "tasks/result": self._on_own_task,
+            "tasks/cancel": self._on_own_task,
+            "tasks/list": self._list_tasks,
         }
 
     def open_session(self, peer: Peer) -> RoutedSession:
@@ -177,13 +196,14 @@ class Router:
             case jsonrpc.Result() | jsonrpc.Error():
                 self._settle(received)
             case jsonrpc.Request():
-                self._from_server_request(received, self._guess())
+                self._from_server_request(received, self._task_of(received) or self._guess())
             case jsonrpc.Notification():
-                self._from_server_notification(received, self._guess())
+                target = self._task_of(received) or self._guess()
+                self._from_server_notification(received, target)
             case Related(message=jsonrpc.Request() as request, to=to):
-                self._from_server_request(request, self._related(to))
+                self._from_server_request(request, self._related(request, to))
             case Related(message=jsonrpc.Notification() as notification, to=to):
-                self._from_server_notification(notification, self._related(to))
+                self._from_server_notification(notification, self._related(notification, to))
 
     def unreadable(self, error: UnreadableError) -> None:
         logger.warning(
@@ -268,6 +288,8 @@ class Router:
 
     def forget(self, session: RoutedSession) -> None:
         self._sessions.pop(session.peer.session_id, None)
+        for task_id in session.tasks:
+            self._task_owners.pop(task_id, None)
         for uri in session.subscribed:
             subscribers = self._subscribers.get(uri)
             if subscribers is not None:
@@ -295,6 +317,57 @@ class Router:
     @staticmethod
     def _unavailable(request: jsonrpc.Request, why: str) -> jsonrpc.Error:
         return request.fail(SERVER_UNAVAILABLE, f"the MCP server is not ready: {why}")
+
+    # -- tasks ------------------------------------------------------------------------------
+
+    async def _call_tool(
+        self, session: RoutedSession, request: jsonrpc.Request
+    ) -> jsonrpc.Response:
+        answer = await self._forward(session, request)
+        # A task-augmented call answers with the task it created: the caller's alone.
+        if isinstance(answer, jsonrpc.Result) and "task" in (request.params or {}):
+            task = answer.result.get("task")
+            task_id = task.get("taskId") if isinstance(task, Mapping) else None
+            if isinstance(task_id, str):
+                self._task_owners[task_id] = session
+                session.tasks.add(task_id)
+        return answer
+
+    async def _on_own_task(
+        self, session: RoutedSession, request: jsonrpc.Request
+    ) -> jsonrpc.Response:
+        """tasks/get, tasks/result, tasks/cancel: only on a task of the session's own."""
+        task_id = (request.params or {}).get("taskId")
+        if not isinstance(task_id, str) or self._task_owners.get(task_id) is not session:
+            # Another session's task must not be told apart from none.
+            return task_not_found(request, task_id)
+        return await self._forward(session, request)
+
+    async def _list_tasks(
+        self, session: RoutedSession, request: jsonrpc.Request
+    ) -> jsonrpc.Response:
+        """tasks/list: the server lists the tasks of its one session; the caller sees its own."""
+        answer = await self._forward(session, request)
+        if isinstance(answer, jsonrpc.Error) or not isinstance(answer.result.get("tasks"), list):
+            return answer
+        own = [
+            task
+            for task in answer.result["tasks"]
+            if isinstance(task, Mapping) and task.get("taskId") in session.tasks
+        ]
+        return replace(answer, result={**answer.result, "tasks": own})
+
+    def _task_of(self, message: jsonrpc.Request | jsonrpc.Notification) -> _Target | None:
+        """The session whose task a message says it relates to (as tasks' messages must)."""
+        params = message.params or {}
+        if message.method == "notifications/tasks/status":
+            task_id = params.get("taskId")
+        else:
+            meta = params.get("_meta")
+            related = meta.get(RELATED_TASK) if isinstance(meta, Mapping) else None
+            task_id = related.get("taskId") if isinstance(related, Mapping) else None
+        owner = self._task_owners.get(task_id) if isinstance(task_id, str) else None
+        return (owner, None) if owner is not None else None
 
     # -- subscriptions ----------------------------------------------------------------------
 
@@ -364,10 +437,12 @@ class Router:
 
     # -- server to clients ------------------------------------------------------------------
 
-    def _related(self, to: jsonrpc.RequestId | None) -> _Target | None:
+    def _related(
+        self, message: jsonrpc.Request | jsonrpc.Notification, to: jsonrpc.RequestId | None
+    ) -> _Target | None:
         """Whose a message is that the server related to the router's request ``to``, or to none."""
         if to is None:
-            return self._sole()
+            return self._task_of(message) or self._sole()
         entry = self._pending.get(to)
         owner = entry.owner if entry is not None else None
         return (owner.session, owner.request_id) if owner is not None else None
@@ -403,6 +478,8 @@ class Router:
                 self._cancel_relay(notification)
             case "notifications/resources/updated":
                 self._relay_update(notification)
+            case "notifications/tasks/status" if target is None:
+                logger.debug("status of a task of no session's dropped")
             case method if method.endswith("/list_changed"):
                 self._broadcast(notification)
             case method if target is None:
@@ -492,7 +569,7 @@ class Router:
 class RoutedSession:
     """One session of the router's, as the transport (or the hub) sees it."""
 
-    __slots__ = ("_router", "calls", "peer", "subscribed")
+    __slots__ = ("_router", "calls", "peer", "subscribed", "tasks")
 
     def __init__(self, router: Router, peer: Peer) -> None:
         self._router = router
@@ -501,6 +578,8 @@ class RoutedSession:
         self.calls: dict[int, jsonrpc.RequestId] = {}
         # The URIs it subscribed to.
         self.subscribed: set[str] = set()
+        # The server's ids of the tasks its calls created.
+        self.tasks: set[str] = set()
 
     async def handle_request(self, request: jsonrpc.Request) -> jsonrpc.Response:
         if request.method == "initialize":
@@ -512,6 +591,11 @@ class RoutedSession:
 
     async def close(self) -> None:
         self._router.forget(self)
+
+
+def task_not_found(request: jsonrpc.Request, task_id: object) -> jsonrpc.Error:
+    """The spec's answer for a task that does not exist (or is not the asker's)."""
+    return request.fail(INVALID_PARAMS, f"Failed to retrieve task: Task not found: {task_id}")
 
 
 def _swap_progress_token(

@@ -39,15 +39,14 @@ class _Script:
         event: dict[str, Any] = json.loads(line)
         return event
 
-    async def reached(self, label: str) -> list[dict[str, Any]]:
+    async def reached(self, label: str) -> Report:
         event = await asyncio.wait_for(self._event(), _REPORT_SECONDS)
         assert (event.get("event"), event.get("label")) == ("waiting", label), event
-        notifications: list[dict[str, Any]] = event["notifications"]
-        return notifications
+        return Report(event["results"], event["notifications"], event["requests"])
 
-    def go(self) -> None:
+    def go(self, given: str = "") -> None:
         assert self._process.stdin is not None
-        self._process.stdin.write(b"go\n")
+        self._process.stdin.write(given.encode() + b"\n")
 
     async def report(self) -> Report:
         if self._report is None:

@@ -22,7 +22,11 @@ class Plan:
     are dictionaries: ``{"do": "call", "name", "arguments"}``, ``{"do":
     "subscribe", "uri"}``, ``{"do": "unsubscribe", "uri"}``, ``{"do":
     "roots_changed"}``, ``{"do": "sleep", "seconds"}``, ``{"do": "wait",
-    "label"}``.
+    "label"}``; and, for tasks (the SDK 1.x and the TypeScript SDK only),
+    ``{"do": "call_task", "name", "arguments"}`` and ``{"do": "get_task" |
+    "task_result" | "cancel_task", "task": REF}``, ``{"do": "list_tasks"}``,
+    where ``REF`` is ``{"step": N}`` (the task step N created) or ``{"given":
+    LABEL}`` (what the test handed over at the ``wait`` step ``LABEL``).
     """
 
     url: str
@@ -64,11 +68,11 @@ class Report:
 class Driven(Protocol):
     """A client running its plan."""
 
-    async def reached(self, label: str) -> list[dict[str, Any]]:
-        """Once the client waits at the ``wait`` step ``label``: the notifications it got so far."""
+    async def reached(self, label: str) -> Report:
+        """Once the client waits at the ``wait`` step ``label``: what it saw so far."""
 
-    def go(self) -> None:
-        """Let a client waiting at a ``wait`` step go on."""
+    def go(self, given: str = "") -> None:
+        """Let a client waiting at a ``wait`` step go on, handing it ``given``."""
 
     async def report(self) -> Report:
         """Wait for the plan to end; what the client saw."""

@@ -2,9 +2,9 @@
 
 Run with the test bed's SDK 1.x interpreter (``<cache>/mcp-sdk1-venv``), which
 has ``mcp<2`` and nothing of this project's: ``python sdk1_client.py PLAN_JSON``.
-One JSON object per line on stdout: ``{"event": "waiting", "label",
-"notifications"}`` at a ``wait`` step (a line on stdin lets it go on), and
-``{"event": "report", ...}`` last.
+One JSON object per line on stdout: at a ``wait`` step, ``{"event": "waiting",
+"label", ...}`` with what the client saw so far (a line on stdin lets it go
+on), and ``{"event": "report", ...}`` last.
 """
 
 from __future__ import annotations
@@ -23,6 +23,15 @@ plan: dict[str, Any] = json.loads(sys.argv[1])
 notifications: list[dict[str, Any]] = []
 requests: list[dict[str, Any]] = []
 results: list[Any] = []
+# What the test handed over when it let a "wait" step go on, by the step's label.
+given: dict[str, str] = {}
+
+
+def task_id(ref: dict[str, Any]) -> str:
+    if "step" in ref:
+        created: str = results[ref["step"]]["result"]["task"]["taskId"]
+        return created
+    return given[ref["given"]]
 
 
 def say(event: dict[str, Any]) -> None:
@@ -68,21 +77,34 @@ async def attempt(work: Any) -> dict[str, Any]:
         return {"error": {"code": exc.error.code, "message": exc.error.message}}
 
 
+def request_of(session: ClientSession, step: dict[str, Any]) -> Any:
+    """The request a step sends, not yet awaited; None for the steps that send none."""
+    tasks = session.experimental
+    requests_of = {
+        "call": lambda: session.call_tool(step["name"], step.get("arguments", {})),
+        "subscribe": lambda: session.subscribe_resource(step["uri"]),
+        "unsubscribe": lambda: session.unsubscribe_resource(step["uri"]),
+        "call_task": lambda: tasks.call_tool_as_task(step["name"], step.get("arguments", {})),
+        "get_task": lambda: tasks.get_task(task_id(step["task"])),
+        "task_result": lambda: tasks.get_task_result(task_id(step["task"]), types.CallToolResult),
+        "cancel_task": lambda: tasks.cancel_task(task_id(step["task"])),
+        "list_tasks": tasks.list_tasks,
+    }
+    make = requests_of.get(step["do"])
+    return make() if make is not None else None
+
+
 async def run(session: ClientSession) -> None:
     await session.initialize()
     stdin = asyncio.StreamReader()
     loop = asyncio.get_running_loop()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdin), sys.stdin)
     for step in plan["steps"]:
+        request = request_of(session, step)
+        if request is not None:
+            results.append(await attempt(request))
+            continue
         match step["do"]:
-            case "call":
-                results.append(
-                    await attempt(session.call_tool(step["name"], step.get("arguments", {})))
-                )
-            case "subscribe":
-                results.append(await attempt(session.subscribe_resource(step["uri"])))
-            case "unsubscribe":
-                results.append(await attempt(session.unsubscribe_resource(step["uri"])))
             case "roots_changed":
                 await session.send_roots_list_changed()
                 results.append({"result": {}})
@@ -90,8 +112,9 @@ async def run(session: ClientSession) -> None:
                 await asyncio.sleep(step["seconds"])
                 results.append(None)
             case "wait":
-                say({"event": "waiting", "label": step["label"], "notifications": notifications})
-                await stdin.readline()
+                report = {"results": results, "notifications": notifications, "requests": requests}
+                say({"event": "waiting", "label": step["label"], **report})
+                given[step["label"]] = (await stdin.readline()).decode().strip()
                 results.append(None)
             case other:
                 raise ValueError(f"unknown step {other}")

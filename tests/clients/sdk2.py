@@ -51,7 +51,7 @@ class _InProcess:
         self._listens: list[asyncio.Task[None]] = []
         self.task: asyncio.Task[None] | None = None
 
-    async def reached(self, label: str) -> list[dict[str, Any]]:
+    async def reached(self, label: str) -> Report:
         waiting = asyncio.create_task(self._waiting.get())
         assert self.task is not None
         await asyncio.wait({waiting, self.task}, return_when=asyncio.FIRST_COMPLETED)
@@ -60,9 +60,11 @@ class _InProcess:
             self.task.result()  # raises what ended the plan early
             raise AssertionError(f"the plan ended before reaching {label!r}")
         assert waiting.result() == label, (waiting.result(), label)
-        return list(self._notifications)
+        return Report(list(self._results), list(self._notifications), list(self._requests))
 
-    def go(self) -> None:
+    def go(self, given: str = "") -> None:
+        # Task steps, the only ones that take what is handed over, are not the SDK 2.x's.
+        del given
         self._going.set()
 
     async def report(self) -> Report:

@@ -2,8 +2,9 @@
 //
 // Run with the test bed's Node 22:  node ts_client.mjs PLAN_JSON
 // The SDK is imported from the test bed's node_modules, named by MCPHUB_NODE_MODULES.
-// One JSON object per line on stdout: {"event": "waiting", "label", "notifications"}
-// at a "wait" step (a line on stdin lets it go on), and {"event": "report", ...} last.
+// One JSON object per line on stdout: at a "wait" step {"event": "waiting", "label", ...}
+// with what the client saw so far (a line on stdin lets it go on), and
+// {"event": "report", ...} last.
 import { createInterface } from "node:readline";
 import { pathToFileURL } from "node:url";
 import path from "node:path";
@@ -20,6 +21,9 @@ const notifications = [];
 const requests = [];
 const results = [];
 const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+// What the test handed over when it let a "wait" step go on, by the step's label.
+const given = {};
+const taskId = (ref) => (ref.step !== undefined ? results[ref.step].result.task.taskId : given[ref.given]);
 const say = (object) => process.stdout.write(JSON.stringify(object) + "\n");
 
 const capabilities = {};
@@ -82,13 +86,35 @@ for (const step of plan.steps) {
     case "roots_changed":
       results.push(await attempt(() => client.sendRootsListChanged()));
       break;
+    case "call_task":
+      results.push(
+        await attempt(() =>
+          client.request(
+            { method: "tools/call", params: { name: step.name, arguments: step.arguments ?? {}, task: { ttl: 60000 } } },
+            types.CreateTaskResultSchema,
+          ),
+        ),
+      );
+      break;
+    case "get_task":
+      results.push(await attempt(() => client.experimental.tasks.getTask(taskId(step.task))));
+      break;
+    case "task_result":
+      results.push(await attempt(() => client.experimental.tasks.getTaskResult(taskId(step.task), types.CallToolResultSchema)));
+      break;
+    case "cancel_task":
+      results.push(await attempt(() => client.experimental.tasks.cancelTask(taskId(step.task))));
+      break;
+    case "list_tasks":
+      results.push(await attempt(() => client.experimental.tasks.listTasks()));
+      break;
     case "sleep":
       await new Promise((resolve) => setTimeout(resolve, step.seconds * 1000));
       results.push(null);
       break;
     case "wait":
-      say({ event: "waiting", label: step.label, notifications });
-      await lines.next();
+      say({ event: "waiting", label: step.label, results, notifications, requests });
+      given[step.label] = (await lines.next()).value;
       results.push(null);
       break;
     default:

@@ -86,7 +86,8 @@ spec:
   subjects: [{kind: APIKey, name: bob}]
   rules:
     - servers: [shared, remote, bridged, own]
-      tools: [echo, get-roots-list, trigger-sampling-request, trigger-elicitation-request]
+      tools: [echo, get-roots-list, trigger-sampling-request, trigger-elicitation-request,
+              simulate-research-query]
       actions: [list, call]
     - servers: [shared, remote, bridged]
       resources: ["demo://resource/static/document/*"]
@@ -504,3 +505,81 @@ async def _until_bob_may_read(isolated: Isolated, server: str, uri: str, *, allo
 
     while await reads() != allowed:  # noqa: ASYNC110 - the hub polls its folder; so does this
         await asyncio.sleep(0.5)
+
+
+def _task(step: int) -> dict[str, Any]:
+    return {"step": step}
+
+
+def _status_ids(report: Report) -> set[str]:
+    return {params["taskId"] for params in report.sent("notifications/tasks/status")}
+
+
+@pytest.mark.parametrize("server", SHARED)
+async def test_tasks_are_their_creators_alone(isolated: Isolated, server: str) -> None:
+    """Item 13: task-augmented calls and ``tasks/*`` pass through, per upstream, with policy.
+
+    alice and bob each start server-everything's research task on the one
+    shared upstream session.  bob, handed alice's task id, gets "task not
+    found" for every operation on it, as for a task that does not exist;
+    ``tasks/list`` shows each only their own; the elicitation alice's
+    ambiguous task asks (with the task's id in its ``_meta``) reaches alice
+    alone; carol, who may not call the tool, cannot start one.
+    """
+    research = "simulate-research-query"
+    started = {"do": "call_task", "name": research}
+    alice = isolated.plan(
+        "alice",
+        server,
+        [
+            {**started, "arguments": {"topic": "alice's topic", "ambiguous": True}},
+            wait("started"),
+            {"do": "list_tasks"},
+            {"do": "task_result", "task": _task(0)},
+            {"do": "get_task", "task": _task(0)},
+        ],
+        elicitation={"interpretation": "historical"},
+    )
+    bob = isolated.plan(
+        "bob",
+        server,
+        [
+            {**started, "arguments": {"topic": "bob's topic"}},
+            wait("alice's task"),
+            {"do": "get_task", "task": {"given": "alice's task"}},
+            {"do": "task_result", "task": {"given": "alice's task"}},
+            {"do": "cancel_task", "task": {"given": "alice's task"}},
+            {"do": "list_tasks"},
+            {"do": "task_result", "task": _task(0)},
+        ],
+        "sse",
+        elicitation={"interpretation": "current"},
+    )
+    carol = isolated.plan(
+        "carol", server, [{**started, "arguments": {"topic": "carol's"}}, {"do": "list_tasks"}]
+    )
+    with anyio.fail_after(TEST_SECONDS):
+        async with clients(isolated, ("sdk1", alice), ("ts", bob), ("ts", carol)) as driven:
+            first, second, third = driven
+            alice_task = (await first.reached("started")).results[0]["result"]["task"]["taskId"]
+            await second.reached("alice's task")
+            second.go(alice_task)
+            bob_saw = await second.report()
+            first.go()
+            alice_saw, carol_saw = await first.report(), await third.report()
+    bob_task = bob_saw.results[0]["result"]["task"]["taskId"]
+    for step in (2, 3, 4):
+        error = bob_saw.results[step]["error"]
+        assert (error["code"], alice_task in error["message"]) == (-32602, True), error
+    assert [task["taskId"] for task in bob_saw.results[5]["result"]["tasks"]] == [bob_task]
+    assert "bob's topic" in bob_saw.text(6)
+    assert [task["taskId"] for task in alice_saw.results[2]["result"]["tasks"]] == [alice_task]
+    assert "alice's topic" in alice_saw.text(3)
+    assert "historical" in alice_saw.text(3)
+    assert alice_saw.results[4]["result"]["status"] == "completed"
+    assert len(alice_saw.asked("elicitation/create")) == 1
+    assert bob_saw.asked("elicitation/create") == []
+    assert _status_ids(alice_saw) <= {alice_task}
+    assert _status_ids(bob_saw) <= {bob_task}
+    assert "error" in carol_saw.results[0], carol_saw.results[0]
+    assert carol_saw.results[1]["result"]["tasks"] == []
