@@ -23,6 +23,11 @@ Requests are sent concurrently, each on its own request; notifications and
 answers are sent in order before anything after them, so ``initialized``
 reaches the server before the first call it allows.
 
+A server may close the SSE stream of an answer before the answer, having
+given its events ids (SEP-1699, MCP 2025-11-25): the link then comes back
+after the server's ``retry`` with a GET carrying ``Last-Event-ID``, and takes
+what the server replays as the rest of that answer.
+
 A lifetime ends when a POST loses its connection (a broken GET stream is only
 opened again), or when the server no longer knows the session: 404 for a
 request that carried its id, or the 400 "No valid session ID" of servers built
@@ -39,6 +44,7 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Coroutine
+from dataclasses import dataclass
 from typing import Any, Final
 
 import aiohttp
@@ -57,6 +63,12 @@ _METHOD_NOT_ALLOWED: Final = 405
 _CONNECT_SECONDS: Final = 10.0
 # A GET stream that ended or broke is opened again after this pause.
 _REOPEN_GET_SECONDS: Final = 1.0
+_LAST_EVENT_HEADER: Final = "Last-Event-ID"
+# Resuming an answer: the pause when the server gives no ``retry``, the
+# longest one honoured, and how many resumptions in a row may bring nothing.
+_DEFAULT_RETRY_SECONDS: Final = 1.0
+_MAX_RETRY_SECONDS: Final = 30.0
+_RESUME_ATTEMPTS: Final = 3
 _MAX_ERROR_BODY: Final = 300
 
 logger = logging.getLogger(__name__)
@@ -148,25 +160,61 @@ class StreamableHttpLink(QueuedLink):
     async def _deliver(
         self, answer: aiohttp.ClientResponse, request_id: object, *, initialize: bool
     ) -> None:
+        delivery = _Delivery(request_id, initialize=initialize)
         if answer.content_type == _SSE:
-            messages = _events(answer)
+            resumption = _Resumption()
+            failure = await self._consume(_events(answer, resumption), delivery)
+            failure = await self._resume(resumption, delivery, failure)
         elif answer.content_type == _JSON:
-            messages = _json_body(answer)
+            failure = await self._consume(_json_body(answer), delivery)
         else:
-            self._fail(request_id, f"answered with {answer.content_type!r}")
-            return
-        answered, why = False, "ended its answer without answering"
-        related_to = request_id if jsonrpc.is_request_id(request_id) else None
+            failure = f"answered with {answer.content_type!r}"
+        if failure is not None:
+            self._fail(request_id, failure)
+
+    async def _consume(self, messages: AsyncIterator[bytes], delivery: _Delivery) -> str | None:
+        """Take the messages of one answer; None once the answer came, else why it did not."""
+        why = "ended its answer without answering"
         async for data in messages:
-            message = self._take_related(data, related_to)
+            message = self._take_related(data, delivery.related_to)
             if isinstance(message, UnreadableError):
                 why = f"answered with something that is not a JSON-RPC message: {message}"
-            elif isinstance(message, jsonrpc.Result | jsonrpc.Error) and message.id == request_id:
-                answered = True
-                if initialize and isinstance(message, jsonrpc.Result):
+            elif (
+                isinstance(message, jsonrpc.Result | jsonrpc.Error)
+                and message.id == delivery.request_id
+            ):
+                if delivery.initialize and isinstance(message, jsonrpc.Result):
                     self._learn_version(message)
-        if not answered:
-            self._fail(request_id, why)
+                return None
+        return why
+
+    async def _resume(
+        self, resumption: _Resumption, delivery: _Delivery, failure: str | None
+    ) -> str | None:
+        """Come back for the rest of an answer whose stream the server closed (SEP-1699).
+
+        A server that gave its events ids may close the stream before the
+        answer and expect the client to ask again, after ``retry``, with a GET
+        naming the last event it got; it replays what followed.  Attempts that
+        bring no new event count against a small bound, so a server that only
+        ever closes cannot hold the request forever.
+        """
+        fruitless = 0
+        while failure is not None and resumption.last_event_id is not None:
+            if fruitless == _RESUME_ATTEMPTS:
+                return f"{failure}, and resuming it brought nothing {_RESUME_ATTEMPTS} times"
+            await asyncio.sleep(resumption.retry_seconds)
+            seen = resumption.last_event_id
+            headers = {**self._headers, "Accept": _SSE, _LAST_EVENT_HEADER: seen}
+            del headers["Content-Type"]
+            async with self._http.get(self._url, headers=headers) as stream:
+                if await self._expired(stream, carried=True):
+                    return None  # the lifetime ended: the multiplexer answers every request
+                if stream.status >= _BAD_REQUEST or stream.content_type != _SSE:
+                    return f"{failure}, and refused to resume it (HTTP {stream.status})"
+                failure = await self._consume(_events(stream, resumption), delivery)
+            fruitless = 0 if resumption.last_event_id != seen else fruitless + 1
+        return failure
 
     def _learn_version(self, initialized: jsonrpc.Result) -> None:
         version = initialized.result.get("protocolVersion")
@@ -237,8 +285,33 @@ async def _json_body(answer: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
         yield body.strip()
 
 
-async def _events(stream: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
-    """The data of each SSE ``message`` event, as soon as the event is complete."""
+@dataclass(frozen=True, slots=True)
+class _Delivery:
+    """The request whose answer a stream carries."""
+
+    request_id: object
+    initialize: bool
+
+    @property
+    def related_to(self) -> jsonrpc.RequestId | None:
+        return self.request_id if jsonrpc.is_request_id(self.request_id) else None
+
+
+@dataclass(slots=True)
+class _Resumption:
+    """How far a server's SSE stream got, and how soon to come back for the rest."""
+
+    last_event_id: str | None = None
+    retry_seconds: float = _DEFAULT_RETRY_SECONDS
+
+
+async def _events(
+    stream: aiohttp.ClientResponse, resumption: _Resumption | None = None
+) -> AsyncIterator[bytes]:
+    """The data of each SSE ``message`` event, as soon as the event is complete.
+
+    ``id`` and ``retry`` fields are noted in ``resumption``, for coming back.
+    """
     buffer = bytearray()
     data: list[bytes] = []
     event = b"message"
@@ -263,6 +336,14 @@ async def _events(stream: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
                 data.append(value)
             elif field == b"event":
                 event = value
-            # ``id``, ``retry`` and comments (an empty field) serve resumption,
-            # which this link does not attempt: a lost connection ends the lifetime.
+            elif resumption is not None:
+                _note(resumption, field, value)
         del buffer[:start]
+
+
+def _note(resumption: _Resumption, field: bytes, value: bytes) -> None:
+    """Note an ``id`` or ``retry`` field; anything else (a comment) says nothing."""
+    if field == b"id" and b"\0" not in value:
+        resumption.last_event_id = value.decode(errors="replace")
+    elif field == b"retry" and value.isdigit():
+        resumption.retry_seconds = min(int(value) / 1000, _MAX_RETRY_SECONDS)

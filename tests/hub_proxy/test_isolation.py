@@ -44,6 +44,7 @@ from hub_proxy.auth.apikeys import hash_key
 from tests.clients.driver import driving
 from tests.clients.plans import Driven, Kind, Plan, Report, Transport
 from tests.hub_proxy.bridge_process import command_of, running_bridge
+from tests.hub_proxy.remote_server_yaml import remote_yaml
 from tests.hub_proxy.test_standalone_hub import (
     TEST_SECONDS,
     Hub,
@@ -120,17 +121,6 @@ def _key_secret(name: str) -> str:
     )
 
 
-def _remote_yaml(name: str, url: str) -> str:
-    return (
-        "apiVersion: mcphub.dev/v1alpha1\n"
-        "kind: MCPServer\n"
-        f"metadata: {{name: {name}}}\n"
-        "spec:\n"
-        "  transport: streamable-http\n"
-        f"  remote: {{url: {json.dumps(url)}}}\n"
-    )
-
-
 @dataclass(frozen=True)
 class Isolated:
     hub: Hub
@@ -167,8 +157,8 @@ def isolated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Isolated]:
             (folder / "own.yaml").write_text(
                 server_yaml("own", everything, "  sessionMode: perClient\n")
             )
-            (folder / "remote.yaml").write_text(_remote_yaml("remote", url))
-            (folder / "bridged.yaml").write_text(_remote_yaml("bridged", bridge.url))
+            (folder / "remote.yaml").write_text(remote_yaml("remote", url))
+            (folder / "bridged.yaml").write_text(remote_yaml("bridged", bridge.url))
             (folder / "policies.yaml").write_text(POLICIES)
             (folder / "keys.yaml").write_text("---\n".join(map(_key_secret, KEYS)))
             return folder
