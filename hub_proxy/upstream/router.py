@@ -171,8 +171,8 @@ class Router:
         # The server's task id -> the session whose call created the task.
         self._task_owners: dict[str, RoutedSession] = {}
         self._intercepted: Mapping[str, _Intercepted] = {
-            "resources/subscribe": self._subscribe,
-            "resources/unsubscribe": self._unsubscribe,
+            "resources/subscribe": self._subscription,
+            "resources/unsubscribe": self._subscription,
             "tools/call": self._call_tool,
             "tasks/get": self._on_own_task,
             "tasks/result": self._on_own_task,
@@ -371,43 +371,47 @@ class Router:
 
     # -- subscriptions ----------------------------------------------------------------------
 
-    async def _subscribe(
+    async def _subscription(
         self, session: RoutedSession, request: jsonrpc.Request
     ) -> jsonrpc.Response:
+        """``resources/subscribe`` and ``resources/unsubscribe``, counted per session."""
         uri = (request.params or {}).get("uri")
         if not isinstance(uri, str):
             # The server's own answer says what is wrong with it.
             return await self._forward(session, request)
         async with self._subscribing:
-            subscribers = self._subscribers.get(uri)
-            if subscribers is None:
-                answer = await self._forward(session, request)
-                if isinstance(answer, jsonrpc.Error):
-                    return answer
-                subscribers = self._subscribers[uri] = {}
-            else:
-                answer = request.respond({})
-            subscribers[session] = None
-            session.subscribed.add(uri)
-            return answer
+            if request.method == "resources/subscribe":
+                return await self._subscribe(session, request, uri)
+            return await self._unsubscribe(session, request, uri)
+
+    async def _subscribe(
+        self, session: RoutedSession, request: jsonrpc.Request, uri: str
+    ) -> jsonrpc.Response:
+        subscribers = self._subscribers.get(uri)
+        if subscribers is None:
+            answer = await self._forward(session, request)
+            if isinstance(answer, jsonrpc.Error):
+                return answer
+            subscribers = self._subscribers[uri] = {}
+        else:
+            answer = request.respond({})
+        subscribers[session] = None
+        session.subscribed.add(uri)
+        return answer
 
     async def _unsubscribe(
-        self, session: RoutedSession, request: jsonrpc.Request
+        self, session: RoutedSession, request: jsonrpc.Request, uri: str
     ) -> jsonrpc.Response:
-        uri = (request.params or {}).get("uri")
-        if not isinstance(uri, str):
-            return await self._forward(session, request)
-        async with self._subscribing:
-            subscribers = self._subscribers.get(uri)
-            # Only the session's own subscription: never another session's.
-            if subscribers is None or session not in subscribers:
-                return request.respond({})
-            del subscribers[session]
-            session.subscribed.discard(uri)
-            if subscribers:
-                return request.respond({})
-            del self._subscribers[uri]
-            return await self._forward(session, request)
+        subscribers = self._subscribers.get(uri)
+        # Only the session's own subscription: never another session's.
+        if subscribers is None or session not in subscribers:
+            return request.respond({})
+        del subscribers[session]
+        session.subscribed.discard(uri)
+        if subscribers:
+            return request.respond({})
+        del self._subscribers[uri]
+        return await self._forward(session, request)
 
     async def _unsubscribe_upstream(self, uri: str) -> None:
         """The last subscriber of ``uri`` went away without unsubscribing."""

@@ -188,15 +188,19 @@ def wait(label: str) -> dict[str, Any]:
     return {"do": "wait", "label": label}
 
 
-# The other client of each test, by implementation and downstream transport.
-OTHERS: Final[Mapping[str, tuple[Kind, Transport]]] = {
-    "ts-streamable": ("ts", "streamable-http"),
-    "sdk1-sse": ("sdk1", "sse"),
+# The clients of the tests: an implementation, and the downstream transport it uses.
+CLIENTS: Final[Mapping[str, tuple[Kind, Transport]]] = {
+    "sdk2-streamable": ("sdk2", "streamable-http"),
     "sdk2-sse": ("sdk2", "sse"),
+    "sdk2-modern": ("sdk2", "modern"),
+    "sdk1-streamable": ("sdk1", "streamable-http"),
+    "sdk1-sse": ("sdk1", "sse"),
+    "ts-streamable": ("ts", "streamable-http"),
+    "ts-sse": ("ts", "sse"),
 }
 
 
-@pytest.mark.parametrize("other", list(OTHERS))
+@pytest.mark.parametrize("other", ["ts-streamable", "sdk1-sse", "sdk2-sse"])
 @pytest.mark.parametrize("server", SHARED)
 async def test_one_clients_roots_never_reach_another(
     isolated: Isolated, server: str, other: str
@@ -207,7 +211,7 @@ async def test_one_clients_roots_never_reach_another(
     every client shares: so the hub answers it (with no roots), and no
     client's roots handler is ever called through a shared upstream.
     """
-    kind, transport = OTHERS[other]
+    kind, transport = CLIENTS[other]
     roots_twice = [call("get-roots-list"), {"do": "roots_changed"}, call("get-roots-list")]
     alice = isolated.plan("alice", server, roots_twice, roots=[{"uri": ALICE_ROOT}])
     bob = isolated.plan("bob", server, roots_twice, transport, roots=[{"uri": BOB_ROOT}])
@@ -259,7 +263,7 @@ async def test_the_server_asks_only_the_client_whose_call_it_serves(
     and one asked while both are calling is refused by the hub -- never put
     to the other client.
     """
-    kind, transport = OTHERS[other]
+    kind, transport = CLIENTS[other]
     alice = isolated.plan(
         "alice", server, _asking("alice"), sampling="alice-reply", elicitation={"name": "alice"}
     )
@@ -332,16 +336,9 @@ def _pid_of_role(role: str) -> int | None:
     return None
 
 
-# Carol's client, by implementation and downstream transport.
-CAROLS: Final[Mapping[str, tuple[Kind, Transport]]] = {
-    "sdk2-streamable": ("sdk2", "streamable-http"),
-    "sdk2-modern": ("sdk2", "modern"),
-    "ts-sse": ("ts", "sse"),
-    "sdk1-streamable": ("sdk1", "streamable-http"),
-}
-
-
-@pytest.mark.parametrize("carol_client", list(CAROLS))
+@pytest.mark.parametrize(
+    "carol_client", ["sdk2-streamable", "sdk2-modern", "ts-sse", "sdk1-streamable"]
+)
 @pytest.mark.parametrize("server", SHARED)
 async def test_one_clients_log_lines_never_reach_another(
     isolated: Isolated, server: str, carol_client: str
@@ -349,7 +346,7 @@ async def test_one_clients_log_lines_never_reach_another(
     """Item 3: alice turns the server's simulated logging on; carol, who may only echo,
     receives none of it, also while she is calling the server (over streamable HTTP,
     where the server's own stream says its log lines belong to no call)."""
-    kind, transport = CAROLS[carol_client]
+    kind, transport = CLIENTS[carol_client]
     carol_steps = [call("echo", message="hello"), wait("logging")]
     if server == "remote":  # its GET stream says "nobody's"; the others say nothing
         carol_steps += [call("echo", message="busy"), {"do": "sleep", "seconds": 0.3}] * 20
@@ -375,14 +372,7 @@ async def test_one_clients_log_lines_never_reach_another(
     assert all("error" not in result for result in carol_saw.results if result)
 
 
-BOBS: Final[Mapping[str, tuple[Kind, Transport]]] = {
-    "ts-streamable": ("ts", "streamable-http"),
-    "sdk1-sse": ("sdk1", "sse"),
-    "sdk2-modern": ("sdk2", "modern"),
-}
-
-
-@pytest.mark.parametrize("bob_client", list(BOBS))
+@pytest.mark.parametrize("bob_client", ["ts-streamable", "sdk1-sse", "sdk2-modern"])
 @pytest.mark.parametrize("server", SHARED)
 async def test_resource_updates_reach_only_subscribers_that_may_read_them(
     isolated: Isolated, server: str, bob_client: str
@@ -394,7 +384,7 @@ async def test_resource_updates_reach_only_subscribers_that_may_read_them(
     leaves bob's subscription upstream; bob losing the right to read a
     document stops its updates to him at once.
     """
-    kind, transport = BOBS[bob_client]
+    kind, transport = CLIENTS[bob_client]
     toggle = call("toggle-subscriber-updates")
     alice = isolated.plan(
         "alice",

@@ -102,24 +102,21 @@ def _make_venv(folder: Path, requirements: list[str], *, what: str) -> None:
     _run([*pip, "install", *requirements], what=what)
 
 
-def ensure_mcp_servers_venv() -> None:
-    folder = mcp_servers_venv()
+def _ensure_venv(folder: Path, requirements: Path, *, what: str) -> None:
     stamp = folder / ".mcphub-stamp"
-    fingerprint = _fingerprint(MCP_SERVERS_REQUIREMENTS, sys.version)
+    fingerprint = _fingerprint(requirements, sys.version)
     if _is_current(stamp, fingerprint):
         return
-    _make_venv(folder, ["-r", str(MCP_SERVERS_REQUIREMENTS)], what="reference MCP servers (PyPI)")
+    _make_venv(folder, ["-r", str(requirements)], what=what)
     stamp.write_text(fingerprint)
+
+
+def ensure_mcp_servers_venv() -> None:
+    _ensure_venv(mcp_servers_venv(), MCP_SERVERS_REQUIREMENTS, what="reference MCP servers (PyPI)")
 
 
 def ensure_sdk1_client_venv() -> None:
-    folder = sdk1_client_venv()
-    stamp = folder / ".mcphub-stamp"
-    fingerprint = _fingerprint(SDK1_CLIENT_REQUIREMENTS, sys.version)
-    if _is_current(stamp, fingerprint):
-        return
-    _make_venv(folder, ["-r", str(SDK1_CLIENT_REQUIREMENTS)], what="the MCP Python SDK 1.x")
-    stamp.write_text(fingerprint)
+    _ensure_venv(sdk1_client_venv(), SDK1_CLIENT_REQUIREMENTS, what="the MCP Python SDK 1.x")
 
 
 def ensure_node_packages() -> None:
