@@ -1,17 +1,20 @@
 """The servers the hub runs, and what each of them offers right now.
 
-Every configured stdio server is one child process behind one bridge
+Every configured stdio server is one child process behind one
 :class:`~hub_proxy.upstream.multiplexer.Multiplexer` -- the same code the
-operator's sidecar runs -- so the hub inherits its supervision for free:
-restarts with back-off, a child that dies with the hub (its own process group
-and ``PR_SET_PDEATHSIG``), id and progress-token remapping, and answers for
-whatever a dead child owed.  The hub never opens a new upstream session per
-call: every downstream session talks to the upstream through a multiplexer
-session of its own, and all of them share the one child.
+operator's bridge sidecar runs -- so the hub inherits its supervision for
+free: restarts with back-off, a child that dies with the hub (its own process
+group and ``PR_SET_PDEATHSIG``), id and progress-token remapping, answers for
+whatever a dead child owed, and each message of the child's delivered to the
+one session it belongs to (see :mod:`hub_proxy.upstream.router`).  The hub
+never opens a new upstream session per call: every downstream session talks
+to the upstream through a multiplexer session of its own, and all of them
+share the one child.
 
 What the hub shows clients comes from a cache, not from a round trip per
-``tools/list``: each upstream is listed once it is up, through a session the
-hub itself owns, and listed again when it says ``notifications/*/list_changed``
+``tools/list``: each upstream is listed once it is up (and not before: a
+crash-looping server fails requests at once), through a session the hub
+itself owns, and listed again when it says ``notifications/*/list_changed``
 (the multiplexer also says so after a restart).  The server's tool policy is
 applied here, once per listing, with :func:`mcphub_api.toolpolicy.publish`,
 the function the operator uses for ``status.tools``: what kubectl shows is what

@@ -162,7 +162,8 @@ class Router:
         self._sessions: dict[str, RoutedSession] = {}
         # The sessions with requests in flight, as an ordered set.
         self._busy: dict[RoutedSession, None] = {}
-        # URI -> the sessions subscribed to it, as an ordered set; never empty.
+        # URI -> the sessions subscribed to it, as an ordered set; empty only until
+        # the upstream is unsubscribed, after the last subscriber left unannounced.
         self._subscribers: dict[str, dict[RoutedSession, None]] = {}
         # Changes of the upstream's subscriptions, one at a time, so that a
         # subscribe and the last unsubscribe of a URI cannot cross upstream.

@@ -43,7 +43,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncGenerator, AsyncIterator, Coroutine
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -172,9 +172,16 @@ class StreamableHttpLink(QueuedLink):
         if failure is not None:
             self._fail(request_id, failure)
 
-    async def _consume(self, messages: AsyncIterator[bytes], delivery: _Delivery) -> str | None:
-        """Take the messages of one answer; None once the answer came, else why it did not."""
-        why = "ended its answer without answering"
+    async def _consume(
+        self, messages: AsyncIterator[bytes], delivery: _Delivery, *, to_the_end: bool = True
+    ) -> str | None:
+        """Take the messages of one answer; None if the answer came, else why it did not.
+
+        ``to_the_end`` reads on after the answer until the server ends the
+        response, as it does after an answer: a response read to its end
+        leaves its keep-alive connection for the next request.
+        """
+        why: str | None = "ended its answer without answering"
         async for data in messages:
             message = self._take_related(data, delivery.related_to)
             if isinstance(message, UnreadableError):
@@ -185,7 +192,9 @@ class StreamableHttpLink(QueuedLink):
             ):
                 if delivery.initialize and isinstance(message, jsonrpc.Result):
                     self._learn_version(message)
-                return None
+                why = None
+                if not to_the_end:
+                    break
         return why
 
     async def _resume(
@@ -212,7 +221,12 @@ class StreamableHttpLink(QueuedLink):
                     return None  # the lifetime ended: the multiplexer answers every request
                 if stream.status >= _BAD_REQUEST or stream.content_type != _SSE:
                     return f"{failure}, and refused to resume it (HTTP {stream.status})"
-                failure = await self._consume(_events(stream, resumption), delivery)
+                # The stream resumed may be the server's own as well, open after the answer.
+                events = _events(stream, resumption)
+                try:
+                    failure = await self._consume(events, delivery, to_the_end=False)
+                finally:
+                    await events.aclose()
             fruitless = 0 if resumption.last_event_id != seen else fruitless + 1
         return failure
 
@@ -307,7 +321,7 @@ class _Resumption:
 
 async def _events(
     stream: aiohttp.ClientResponse, resumption: _Resumption | None = None
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     """The data of each SSE ``message`` event, as soon as the event is complete.
 
     ``id`` and ``retry`` fields are noted in ``resumption``, for coming back.
