@@ -64,7 +64,10 @@ apiVersion: mcphub.dev/v1alpha1
 kind: AccessPolicy
 metadata: {name: developers}
 spec:
-  subjects: [{kind: APIKey, name: dev}, {kind: Group, name: "hs:dev"}, {kind: Group, name: "oidc:dev"}]
+  subjects:
+    - {kind: APIKey, name: dev}
+    - {kind: Group, name: "hs:dev"}
+    - {kind: Group, name: "oidc:dev"}
   rules:
     - servers: [time, everything, evil, shapes, "added-*"]
       groups: [basics]
