@@ -88,6 +88,50 @@ def apply(plane: ControlPlane, namespace: str, document: dict[str, object]) -> N
     plane.kubectl("apply", "--server-side", "-n", namespace, "-f", "-", stdin=json.dumps(document))
 
 
+async def cluster_hub(
+    plane: ControlPlane, namespace: str, folder: Path
+) -> tuple[ManagedProcess, int]:
+    """The hub serving ``namespace`` with its own identity, once it listens; and its port."""
+    port = free_port()
+    hub = ManagedProcess(
+        "hub",
+        [
+            sys.executable,
+            "-m",
+            "hub_proxy",
+            "--cluster",
+            "--namespace",
+            namespace,
+            "--port",
+            str(port),
+            "--token-review",
+            f"--audience={AUDIENCE}",
+        ],
+        env={
+            "KUBECONFIG": str(hub_kubeconfig(plane, folder, namespace)),
+            "PATH": os.environ["PATH"],
+        },
+        cwd=REPO_ROOT,
+        log_dir=folder,
+    )
+    try:
+        await asyncio.to_thread(
+            hub.wait_until, lambda: port_is_open(port), timeout=60, what="the hub listening"
+        )
+    except BaseException:
+        hub.stop()
+        raise
+    return hub, port
+
+
+def agent_token(plane: ControlPlane, namespace: str) -> str:
+    """A token of a new ServiceAccount ``agent``, made for the hub's audience."""
+    plane.kubectl("create", "serviceaccount", "agent", "-n", namespace)
+    return plane.kubectl(
+        "create", "token", "agent", "-n", namespace, f"--audience={AUDIENCE}"
+    ).strip()
+
+
 async def test_applied_server_reaches_a_connected_group_client_and_leaves_on_delete(
     crds_installed: ControlPlane,
     operator: ManagedProcess,
@@ -112,37 +156,10 @@ async def test_applied_server_reaches_a_connected_group_client_and_leaves_on_del
         "create", "secret", "generic", "everything-token", "-n", namespace,
         "--from-literal=token=Bearer in-cluster",
     )  # fmt: skip
-    crds_installed.kubectl("create", "serviceaccount", "agent", "-n", namespace)
-    agent = crds_installed.kubectl(
-        "create", "token", "agent", "-n", namespace, f"--audience={AUDIENCE}"
-    ).strip()
-    port = free_port()
-    hub = ManagedProcess(
-        "hub",
-        [
-            sys.executable,
-            "-m",
-            "hub_proxy",
-            "--cluster",
-            "--namespace",
-            namespace,
-            "--port",
-            str(port),
-            "--token-review",
-            f"--audience={AUDIENCE}",
-        ],
-        env={
-            "KUBECONFIG": str(hub_kubeconfig(crds_installed, tmp_path, namespace)),
-            "PATH": os.environ["PATH"],
-        },
-        cwd=REPO_ROOT,
-        log_dir=tmp_path,
-    )
+    agent = agent_token(crds_installed, namespace)
+    hub, port = await cluster_hub(crds_installed, namespace, tmp_path)
     url = f"http://127.0.0.1:{port}/mcp/assistant"
     try:
-        await asyncio.to_thread(
-            hub.wait_until, lambda: port_is_open(port), timeout=60, what="the hub listening"
-        )
         await asyncio.to_thread(
             eventually,
             lambda: initialize_status(url, agent) not in (None, 404),
@@ -202,5 +219,69 @@ async def test_applied_server_reaches_a_connected_group_client_and_leaves_on_del
                 while await tool_names(client) != set():
                     told.clear()
                     await told.wait()
+    finally:
+        hub.stop()
+
+
+async def test_the_endpoint_an_mcpgroup_publishes_is_served_by_the_hub(
+    crds_installed: ControlPlane,
+    operator: ManagedProcess,
+    namespace: str,
+    everything: str,
+    tmp_path: Path,
+) -> None:
+    """The contract between the two: a client that follows ``status.endpoint`` gets the group."""
+    apply(
+        crds_installed,
+        namespace,
+        {
+            "apiVersion": "mcphub.dev/v1alpha1",
+            "kind": "MCPServer",
+            "metadata": {"name": "everything"},
+            "spec": {"remote": {"url": everything}},
+        },
+    )
+    apply(
+        crds_installed,
+        namespace,
+        {
+            "apiVersion": "mcphub.dev/v1alpha1",
+            "kind": "MCPGroup",
+            "metadata": {"name": "assistant"},
+            "spec": {"servers": [{"name": "everything", "tools": {"include": ["echo"]}}]},
+        },
+    )
+    apply(crds_installed, namespace, AGENT_POLICY)
+    agent = agent_token(crds_installed, namespace)
+    await asyncio.to_thread(
+        crds_installed.wait_ready, namespace, "mcpserver/everything", "mcpgroup/assistant"
+    )
+    group = json.loads(
+        crds_installed.kubectl("get", "-n", namespace, "mcpgroup", "assistant", "-o", "json")
+    )
+    endpoint = group["status"]["endpoint"]
+    assert endpoint == f"/mcp/{namespace}/assistant"
+    hub, port = await cluster_hub(crds_installed, namespace, tmp_path)
+    try:
+        url = f"http://127.0.0.1:{port}{endpoint}"
+        await asyncio.to_thread(
+            eventually,
+            lambda: initialize_status(url, agent) not in (None, 404),
+            timeout=30,
+            what=f"the hub serving {endpoint}",
+        )
+        told = asyncio.Event()
+
+        async def on_message(message: object) -> None:
+            if isinstance(message, ToolListChangedNotification):
+                told.set()
+
+        headers = {"Authorization": f"Bearer {agent}"}
+        async with connected(url, headers, message_handler=on_message) as client:
+            # The upstream may still be connecting: its tools come with a list_changed.
+            with anyio.fail_after(CHANGE_SECONDS):
+                while await tool_names(client) != {"everything__echo"}:
+                    await told.wait()
+                    told.clear()
     finally:
         hub.stop()
