@@ -13,7 +13,9 @@ how many:
 * a per-object lock keeps two triggers of the same object from racing.
 
 Status is written only when it changed (timestamps aside), and every
-condition transition becomes a Kubernetes Event on the object.
+condition transition becomes a Kubernetes Event on the object -- except a
+condition other than Ready appearing in its normal state, which says nothing
+new and would cost an API request per condition per new object.
 """
 
 from __future__ import annotations
@@ -31,14 +33,21 @@ import pydantic
 from mcphub_api import GROUP, VERSION, AccessPolicy, MCPGroup, MCPServer
 from mcphub_operator.config import OperatorConfig
 from mcphub_operator.core import groups, policies, servers, workloads
-from mcphub_operator.core.conditions import Transition, status_of, without_times
+from mcphub_operator.core.conditions import (
+    Transition,
+    condition_of,
+    progress_of,
+    status_of,
+    without_times,
+)
 from mcphub_operator.core.verification import Inventory, verify
 from mcphub_operator.kube import ConflictError, KubeClient, resource_path
 
 logger = logging.getLogger(__name__)
 CONFLICT_ATTEMPTS = 5
 _Model = TypeVar("_Model", bound=pydantic.BaseModel)
-_GOOD = {"Ready": "True", "Available": "True", "Verified": "True", "Degraded": "False"}
+# Each condition's normal status (others: "True").  Reconciling=True is normal work, not a warning.
+_NORMAL = {"Degraded": "False", "Reconciling": "False", "Stalled": "False"}
 _OWNED_LABELS = {"app.kubernetes.io/managed-by": workloads.FIELD_MANAGER}
 
 
@@ -66,10 +75,13 @@ async def _post_events(
 ) -> None:
     for transition in transitions:
         condition = transition.new
-        good = _GOOD.get(transition.type, "True") == condition.status
+        normal = _NORMAL.get(transition.type, "True") == condition.status
+        if transition.old is None and normal and transition.type != "Ready":
+            # A condition born normal tells nothing that Ready's own Event does not.
+            continue
         await memo.kube.post_event(
             dict(obj),
-            "Normal" if good else "Warning",
+            "Normal" if normal or transition.type == "Reconciling" else "Warning",
             condition.reason,
             f"{transition.type}={condition.status}: {condition.message}",
         )
@@ -194,10 +206,14 @@ async def reconcile_server(body: Mapping[str, Any], memo: Memo) -> bool:
 
 def _snapshot(body: Mapping[str, Any]) -> groups.ServerSnapshot:
     status = body.get("status") or {}
+    ready = condition_of(status.get("conditions"), "Ready")
     return groups.ServerSnapshot(
         name=body["metadata"]["name"],
         labels=dict(body["metadata"].get("labels") or {}),
         tools=tuple(tool["name"] for tool in status.get("tools") or []),
+        ready=ready.get("status") == "True",
+        why=ready.get("reason") or "NotObservedYet",
+        progress=progress_of(body),
     )
 
 

