@@ -23,7 +23,6 @@ def main(argv: list[str] | None = None) -> None:
         peering_name=settings.peering,
         clusterwide=not settings.namespaces,
         namespaces=settings.namespaces,
-        liveness_endpoint=settings.liveness_endpoint,
         memo=handlers.Memo(config=settings),
     )
 

@@ -12,6 +12,8 @@ import os
 from dataclasses import dataclass
 
 DEFAULT_BRIDGE_IMAGE = "ghcr.io/mcphub/mcphub:0.1.0"
+# Not the hub's 8080: an operator run beside `make run` must not fight it for the port.
+DEFAULT_PORT = 8081
 
 
 @dataclass(frozen=True)
@@ -23,7 +25,8 @@ class OperatorConfig:
     workers: int
     api_concurrency: int
     verify_concurrency: int
-    liveness_endpoint: str | None
+    host: str
+    port: int
     peering: str | None
 
 
@@ -75,9 +78,17 @@ def parse(argv: list[str] | None = None) -> OperatorConfig:
         help="MCP verifications in flight, at most [MCPHUB_VERIFY_CONCURRENCY]",
     )
     parser.add_argument(
-        "--liveness",
-        default=env("MCPHUB_LIVENESS", "http://0.0.0.0:8080/healthz"),
-        help="liveness endpoint URL, or '' to serve none [MCPHUB_LIVENESS]",
+        "--host",
+        default=env("MCPHUB_HOST", "127.0.0.1"),
+        help="address of /healthz and /metrics; a pod sets 0.0.0.0 for its probes and "
+        "Prometheus (default: 127.0.0.1) [MCPHUB_HOST]",
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=int(env("MCPHUB_PORT", str(DEFAULT_PORT))),
+        help=f"TCP port of /healthz and /metrics (default: {DEFAULT_PORT}, beside the hub's "
+        "8080) [MCPHUB_PORT]",
     )
     parser.add_argument(
         "--peering",
@@ -96,6 +107,7 @@ def parse(argv: list[str] | None = None) -> OperatorConfig:
         workers=args.workers,
         api_concurrency=args.api_concurrency,
         verify_concurrency=args.verify_concurrency,
-        liveness_endpoint=args.liveness or None,
+        host=args.host,
+        port=args.port,
         peering=args.peering,
     )

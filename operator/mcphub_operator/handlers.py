@@ -24,13 +24,16 @@ import asyncio
 import datetime
 import functools
 import logging
+import time
 from collections.abc import Awaitable, Coroutine, Iterable, Mapping
 from typing import Any, Protocol, TypeVar
 
 import kopf
 import pydantic
+from aiohttp import web
 
 from mcphub_api import GROUP, VERSION, AccessPolicy, MCPGroup, MCPServer
+from mcphub_operator import metrics, serving
 from mcphub_operator.config import OperatorConfig
 from mcphub_operator.core import groups, policies, servers, workloads
 from mcphub_operator.core.conditions import (
@@ -40,7 +43,7 @@ from mcphub_operator.core.conditions import (
     status_of,
     without_times,
 )
-from mcphub_operator.core.verification import Inventory, verify
+from mcphub_operator.core.verification import Inventory, VerificationError, verify
 from mcphub_operator.kube import ConflictError, KubeClient, resource_path
 
 logger = logging.getLogger(__name__)
@@ -59,7 +62,10 @@ class Memo(kopf.Memo):
     locks: dict[tuple[str, str, str], asyncio.Lock]
     verify_slots: asyncio.Semaphore
     servers: dict[tuple[str, str], kopf.Body]
+    # The (namespace, name) of every object of each kind, for the managed-objects gauge.
+    known: dict[str, set[tuple[str, str]]]
     reverifier: asyncio.Task[None]
+    endpoint: web.AppRunner
 
 
 def _now() -> datetime.datetime:
@@ -114,6 +120,21 @@ async def _converge_status(
     computed status still holds and is written again; if the spec or the
     status changed, the pass is recomputed from the newer facts.
     """
+    started = time.monotonic()
+    try:
+        status = await _converge_locked(memo, kind, plural, body, compute)
+    except Exception:
+        metrics.RECONCILES.labels(kind, "error").inc()
+        raise
+    finally:
+        metrics.RECONCILE_SECONDS.labels(kind).observe(time.monotonic() - started)
+    metrics.RECONCILES.labels(kind, "success").inc()
+    return status
+
+
+async def _converge_locked(
+    memo: Memo, kind: str, plural: str, body: Mapping[str, Any], compute: Compute
+) -> dict[str, Any] | None:
     namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
     path = resource_path(f"{GROUP}/{VERSION}", plural, namespace, name)
     async with _lock(memo, kind, namespace, name):
@@ -170,7 +191,16 @@ async def _bounded_verify(slots: asyncio.Semaphore, url: str, **options: Any) ->
     # The time limit starts once a slot is free: it measures the server, not
     # the operator's own queue when hundreds of servers appear at once.
     async with slots:
-        return await verify(url, **options)
+        started = time.monotonic()
+        try:
+            inventory = await verify(url, **options)
+        except VerificationError as exc:
+            metrics.VERIFICATIONS.labels(metrics.result_label(exc.reason)).inc()
+            raise
+        finally:
+            metrics.VERIFICATION_SECONDS.observe(time.monotonic() - started)
+        metrics.VERIFICATIONS.labels("success").inc()
+        return inventory
 
 
 def _parse(model: type[_Model], body: Mapping[str, Any]) -> _Model:
@@ -252,6 +282,7 @@ POLICIES = (GROUP, VERSION, "accesspolicies")
 def register(registry: kopf.OperatorRegistry, config: OperatorConfig) -> None:
     """Register every handler on ``registry`` with the intervals of ``config``."""
     _register_lifecycle(registry, config)
+    _register_tracking(registry)
     _register_indexes(registry)
     _register_servers(registry, config)
     _register_groups_and_policies(registry)
@@ -281,7 +312,15 @@ def _register_lifecycle(registry: kopf.OperatorRegistry, config: OperatorConfig)
         memo.locks = {}
         memo.verify_slots = asyncio.Semaphore(config.verify_concurrency)
         memo.servers = {}
+        memo.known = {kind: set() for kind in metrics.KINDS}
+        for kind, known in memo.known.items():
+            metrics.MANAGED_OBJECTS.labels(kind).set_function(functools.partial(len, known))
         memo.reverifier = asyncio.create_task(_reverify_forever(memo, config.verify_interval))
+        metrics.LEADER.set(1 if config.peering is None else 0)
+        try:
+            memo.endpoint = await serving.serve(config.host, config.port)
+        except serving.EndpointError as exc:
+            raise kopf.PermanentError(str(exc)) from exc
 
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
@@ -292,6 +331,29 @@ def _register_lifecycle(registry: kopf.OperatorRegistry, config: OperatorConfig)
     async def cleanup(memo: Any, **_: Any) -> None:
         memo.reverifier.cancel()
         await memo.kube.close()
+        await memo.endpoint.cleanup()
+
+
+def _register_tracking(registry: kopf.OperatorRegistry) -> None:
+    for kind, resource in zip(metrics.KINDS, (SERVERS, GROUPS, POLICIES), strict=True):
+        _track(registry, kind, resource)
+
+
+def _track(registry: kopf.OperatorRegistry, kind: str, resource: tuple[str, str, str]) -> None:
+    @kopf.on.event(*resource, id=f"track-{resource[-1]}", registry=registry)
+    def track(
+        body: kopf.Body, memo: Any, event: kopf.RawEvent, namespace: str | None, name: str, **_: Any
+    ) -> None:
+        key = (namespace or "", name)
+        known = memo.known[kind]
+        if event["type"] == "DELETED":
+            known.discard(key)
+            if kind == "MCPServer":
+                memo.servers.pop(key, None)
+        else:
+            known.add(key)
+            if kind == "MCPServer":
+                memo.servers[key] = body
 
 
 def _register_indexes(registry: kopf.OperatorRegistry) -> None:
@@ -321,16 +383,6 @@ def _register_servers(registry: kopf.OperatorRegistry, config: OperatorConfig) -
             raise kopf.TemporaryError(
                 "not Ready yet", delay=min(2.0**retry, config.verify_interval)
             )
-
-    @kopf.on.event(*SERVERS, id="track-server", registry=registry)
-    def track_server(
-        body: kopf.Body, memo: Any, event: kopf.RawEvent, namespace: str | None, name: str, **_: Any
-    ) -> None:
-        key = (namespace or "", name)
-        if event["type"] == "DELETED":
-            memo.servers.pop(key, None)
-        else:
-            memo.servers[key] = body
 
     def owned_trigger(*resource: str) -> None:
         @kopf.on.event(

@@ -29,22 +29,34 @@ def operator_kubeconfig(plane: ControlPlane, folder: Path) -> Path:
     return plane.token_kubeconfig(token, folder / "operator.kubeconfig")
 
 
-def start_operator(plane: ControlPlane, log_dir: Path, *extra: str) -> ManagedProcess:
-    """The operator as a real process, as its container runs it, until its liveness answers."""
-    port = free_port()
-    operator = ManagedProcess(
-        "operator",
-        [
-            sys.executable,
-            "-m",
-            "mcphub_operator",
-            f"--verify-interval={OPERATOR_VERIFY_INTERVAL}",
-            "--verify-timeout=3",
-            f"--liveness=http://127.0.0.1:{port}/healthz",
-            *extra,
-        ],
-        env={"KUBECONFIG": str(operator_kubeconfig(plane, log_dir))},
-        log_dir=log_dir,
+class OperatorProcess(ManagedProcess):
+    """The operator process, and the port of its /healthz and /metrics."""
+
+    def __init__(self, plane: ControlPlane, log_dir: Path, extra: tuple[str, ...]) -> None:
+        self.port = free_port()
+        super().__init__(
+            "operator",
+            [
+                sys.executable,
+                "-m",
+                "mcphub_operator",
+                f"--verify-interval={OPERATOR_VERIFY_INTERVAL}",
+                "--verify-timeout=3",
+                f"--port={self.port}",
+                *extra,
+            ],
+            env={"KUBECONFIG": str(operator_kubeconfig(plane, log_dir))},
+            log_dir=log_dir,
+        )
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+
+def start_operator(plane: ControlPlane, log_dir: Path, *extra: str) -> OperatorProcess:
+    """The operator as a real process, as its container runs it, until its /healthz answers."""
+    operator = OperatorProcess(plane, log_dir, extra)
+    operator.wait_until(
+        lambda: port_is_open(operator.port), timeout=60, what="/healthz and /metrics open"
     )
-    operator.wait_until(lambda: port_is_open(port), timeout=60, what="liveness endpoint open")
     return operator

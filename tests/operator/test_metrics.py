@@ -1,0 +1,95 @@
+"""The operator's own endpoint: /healthz, and /metrics scraped while it works."""
+
+from __future__ import annotations
+
+import json
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.testbed.kube import ControlPlane
+from tests.testbed.mcp_servers import running_everything_http
+from tests.testbed.operator_process import OperatorProcess, operator_kubeconfig
+from tests.testbed.processes import ManagedProcess, free_port
+from tests.testbed.waiting import eventually
+
+
+@pytest.fixture(scope="module")
+def everything(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with running_everything_http(tmp_path_factory.mktemp("everything")) as url:
+        yield url
+
+
+def scrape(operator: OperatorProcess) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample at /metrics, by name and labels."""
+    with urllib.request.urlopen(operator.url("/metrics"), timeout=10) as response:  # noqa: S310
+        text = response.read().decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def apply_remote(plane: ControlPlane, namespace: str, name: str, url: str) -> None:
+    document = {
+        "apiVersion": "mcphub.dev/v1alpha1",
+        "kind": "MCPServer",
+        "metadata": {"name": name},
+        "spec": {"remote": {"url": url}},
+    }
+    plane.kubectl("apply", "--server-side", "-n", namespace, "-f", "-", stdin=json.dumps(document))
+
+
+def test_metrics_count_reconciles_verifications_and_objects(
+    crds_installed: ControlPlane, operator: OperatorProcess, namespace: str, everything: str
+) -> None:
+    before = scrape(operator)
+    apply_remote(crds_installed, namespace, "good", everything)
+    apply_remote(crds_installed, namespace, "down", f"http://127.0.0.1:{free_port()}/mcp")
+    crds_installed.wait_ready(namespace, "mcpserver/good")
+
+    def moved(name: str, **labels: str) -> float:
+        key = (name, tuple(sorted(labels.items())))
+        return scrape(operator).get(key, 0.0) - before.get(key, 0.0)
+
+    eventually(
+        lambda: moved("mcphub_operator_verification_total", result="unreachable") >= 1,
+        timeout=30,
+        what="an unreachable verification counted",
+    )
+    assert moved("mcphub_operator_verification_total", result="success") >= 1
+    assert moved("mcphub_operator_verification_duration_seconds_count") >= 2
+    assert moved("mcphub_operator_reconcile_total", kind="MCPServer", result="success") >= 2
+    assert moved("mcphub_operator_reconcile_duration_seconds_count", kind="MCPServer") >= 2
+    samples = scrape(operator)
+    assert samples[("mcphub_operator_managed_objects", (("kind", "MCPServer"),))] >= 2
+    assert ("mcphub_operator_managed_objects", (("kind", "MCPGroup"),)) in samples
+    assert samples[("mcphub_operator_leader", ())] == 1
+
+
+def test_healthz_answers(operator: OperatorProcess) -> None:
+    with urllib.request.urlopen(operator.url("/healthz"), timeout=10) as response:  # noqa: S310
+        assert json.load(response) == {"alive": True}
+
+
+def test_a_port_in_use_stops_the_operator_with_a_message_naming_the_setting(
+    crds_installed: ControlPlane, operator: OperatorProcess, tmp_path: Path
+) -> None:
+    """As when the hub of `make run` held it: the operator says what to change, and exits."""
+    clash = ManagedProcess(
+        "clash",
+        [sys.executable, "-m", "mcphub_operator", f"--port={operator.port}"],
+        env={"KUBECONFIG": str(operator_kubeconfig(crds_installed, tmp_path))},
+        log_dir=tmp_path,
+    )
+    try:
+        eventually(lambda: clash.exit_code() is not None, timeout=60, what="the operator to exit")
+        assert clash.exit_code() != 0
+        assert "choose another with --port or MCPHUB_PORT" in clash.log_tail()
+    finally:
+        clash.stop()
