@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from typing import Any, cast
 
 import kopf
 
 from mcphub_operator import config, handlers
+from mcphub_operator.peering import Leadership, Peering
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -17,13 +19,20 @@ def main(argv: list[str] | None = None) -> None:
         logging.getLogger(chatty).setLevel(logging.WARNING)
     registry = kopf.OperatorRegistry()
     handlers.register(registry, settings)
+    peer = (
+        Peering.joining(settings.peering, settings.peering_lifetime, settings.namespaces)
+        if settings.peering
+        else None
+    )
     kopf.run(
         registry=registry,
-        standalone=settings.peering is None,
+        standalone=peer is None,
         peering_name=settings.peering,
+        # kopf types it as a NewType of str that it does not export.
+        identity=cast(Any, peer.identity) if peer else None,
         clusterwide=not settings.namespaces,
         namespaces=settings.namespaces,
-        memo=handlers.Memo(config=settings),
+        memo=handlers.Memo(config=settings, leadership=Leadership(peer)),
     )
 
 

@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass
 
 DEFAULT_BRIDGE_IMAGE = "ghcr.io/mcphub/mcphub:0.1.0"
+DEFAULT_PEERING_LIFETIME = 15
 # Not the hub's 8080: an operator run beside `make run` must not fight it for the port.
 DEFAULT_PORT = 8081
 
@@ -28,6 +29,7 @@ class OperatorConfig:
     host: str
     port: int
     peering: str | None
+    peering_lifetime: int
 
 
 def parse(argv: list[str] | None = None) -> OperatorConfig:
@@ -93,12 +95,21 @@ def parse(argv: list[str] | None = None) -> OperatorConfig:
     parser.add_argument(
         "--peering",
         default=env("MCPHUB_PEERING") or None,
-        help="kopf peering name for several replicas; default: standalone (run one replica "
-        "with a Recreate strategy) [MCPHUB_PEERING]",
+        help="kopf peering name: several replicas, one of which reconciles at a time; "
+        "default: standalone (run one replica with a Recreate strategy) [MCPHUB_PEERING]",
+    )
+    parser.add_argument(
+        "--peering-lifetime",
+        type=int,
+        default=int(env("MCPHUB_PEERING_LIFETIME", str(DEFAULT_PEERING_LIFETIME))),
+        help="seconds a replica's keep-alive lasts: a leader that dies is replaced within "
+        f"that time (default: {DEFAULT_PEERING_LIFETIME}) [MCPHUB_PEERING_LIFETIME]",
     )
     args = parser.parse_args(argv)
     if args.verify_interval <= 0 or args.verify_timeout <= 0:
         parser.error("--verify-interval and --verify-timeout must be positive")
+    if args.peering_lifetime < 2:
+        parser.error("--peering-lifetime must be at least 2 seconds")
     return OperatorConfig(
         namespaces=tuple(args.namespace),
         bridge_image=args.bridge_image,
@@ -110,4 +121,5 @@ def parse(argv: list[str] | None = None) -> OperatorConfig:
         host=args.host,
         port=args.port,
         peering=args.peering,
+        peering_lifetime=args.peering_lifetime,
     )

@@ -45,6 +45,7 @@ from mcphub_operator.core.conditions import (
 )
 from mcphub_operator.core.verification import Inventory, VerificationError, verify
 from mcphub_operator.kube import ConflictError, KubeClient, resource_path
+from mcphub_operator.peering import Leadership
 
 logger = logging.getLogger(__name__)
 CONFLICT_ATTEMPTS = 5
@@ -66,6 +67,8 @@ class Memo(kopf.Memo):
     known: dict[str, set[tuple[str, str]]]
     reverifier: asyncio.Task[None]
     endpoint: web.AppRunner
+    leadership: Leadership
+    follower: asyncio.Task[None]
 
 
 def _now() -> datetime.datetime:
@@ -168,10 +171,14 @@ async def _reverify_forever(memo: Memo, interval: float) -> None:
 
     A plain task rather than kopf timers: kopf puts a finalizer on every object
     with a timer, and then an MCPServer (and its namespace) could not be
-    deleted while the operator is down.  Verification needs no finalizer.
+    deleted while the operator is down.  Verification needs no finalizer.  Being
+    outside kopf's watches, it is not paused on a standby replica by kopf: it
+    pauses itself (see :mod:`mcphub_operator.peering`).
     """
     while True:
         await asyncio.sleep(interval)
+        if not memo.leadership.leading:
+            continue  # a standby's objects are its leader's to verify
         results = await asyncio.gather(
             *(reconcile_server(body, memo) for body in list(memo.servers.values())),
             return_exceptions=True,
@@ -316,7 +323,12 @@ def _register_lifecycle(registry: kopf.OperatorRegistry, config: OperatorConfig)
         for kind, known in memo.known.items():
             metrics.MANAGED_OBJECTS.labels(kind).set_function(functools.partial(len, known))
         memo.reverifier = asyncio.create_task(_reverify_forever(memo, config.verify_interval))
-        metrics.LEADER.set(1 if config.peering is None else 0)
+        leadership: Leadership = memo.leadership
+        if leadership.peering is not None:
+            settings.peering.priority = leadership.peering.priority
+            settings.peering.lifetime = leadership.peering.lifetime
+            await leadership.join(memo.kube)
+        memo.follower = asyncio.create_task(leadership.follow(memo.kube))
         try:
             memo.endpoint = await serving.serve(config.host, config.port)
         except serving.EndpointError as exc:
@@ -330,6 +342,7 @@ def _register_lifecycle(registry: kopf.OperatorRegistry, config: OperatorConfig)
     @kopf.on.cleanup(registry=registry)
     async def cleanup(memo: Any, **_: Any) -> None:
         memo.reverifier.cancel()
+        memo.follower.cancel()
         await memo.kube.close()
         await memo.endpoint.cleanup()
 

@@ -17,6 +17,7 @@ rather than piling up thousands of open requests.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import json
 import logging
@@ -148,6 +149,12 @@ class KubeClient:
         )
         assert applied is not None  # noqa: S101 - only 404 returns None, and only when allowed
         return applied
+
+    async def create(self, collection: str, manifest: Manifest) -> None:
+        """Create ``manifest`` in ``collection`` unless an object of its name is there already."""
+        # 409 AlreadyExists: someone made it first, which is all that was wanted.
+        with contextlib.suppress(ConflictError):
+            await self._request("POST", collection, body=manifest)
 
     async def get(self, path: str) -> Manifest | None:
         return await self._request("GET", path, missing_ok=True)

@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.testbed.kube import ControlPlane
 from tests.testbed.mcp_servers import running_everything_http
@@ -22,17 +21,6 @@ from tests.testbed.waiting import eventually
 def everything(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with running_everything_http(tmp_path_factory.mktemp("everything")) as url:
         yield url
-
-
-def scrape(operator: OperatorProcess) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """Every sample at /metrics, by name and labels."""
-    with urllib.request.urlopen(operator.url("/metrics"), timeout=10) as response:  # noqa: S310
-        text = response.read().decode()
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
 
 
 def apply_remote(plane: ControlPlane, namespace: str, name: str, url: str) -> None:
@@ -48,14 +36,14 @@ def apply_remote(plane: ControlPlane, namespace: str, name: str, url: str) -> No
 def test_metrics_count_reconciles_verifications_and_objects(
     crds_installed: ControlPlane, operator: OperatorProcess, namespace: str, everything: str
 ) -> None:
-    before = scrape(operator)
+    before = operator.metrics()
     apply_remote(crds_installed, namespace, "good", everything)
     apply_remote(crds_installed, namespace, "down", f"http://127.0.0.1:{free_port()}/mcp")
     crds_installed.wait_ready(namespace, "mcpserver/good")
 
     def moved(name: str, **labels: str) -> float:
         key = (name, tuple(sorted(labels.items())))
-        return scrape(operator).get(key, 0.0) - before.get(key, 0.0)
+        return operator.metrics().get(key, 0.0) - before.get(key, 0.0)
 
     eventually(
         lambda: moved("mcphub_operator_verification_total", result="unreachable") >= 1,
@@ -66,7 +54,7 @@ def test_metrics_count_reconciles_verifications_and_objects(
     assert moved("mcphub_operator_verification_duration_seconds_count") >= 2
     assert moved("mcphub_operator_reconcile_total", kind="MCPServer", result="success") >= 2
     assert moved("mcphub_operator_reconcile_duration_seconds_count", kind="MCPServer") >= 2
-    samples = scrape(operator)
+    samples = operator.metrics()
     assert samples[("mcphub_operator_managed_objects", (("kind", "MCPServer"),))] >= 2
     assert ("mcphub_operator_managed_objects", (("kind", "MCPGroup"),)) in samples
     assert samples[("mcphub_operator_leader", ())] == 1

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import sys
+import urllib.request
 from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.testbed.kube import ControlPlane
 from tests.testbed.paths import REPO_ROOT
 from tests.testbed.processes import ManagedProcess, free_port, port_is_open
 
 OPERATOR_VERIFY_INTERVAL = 2.0
+# A metric sample's name and labels (sorted pairs), and its value.
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
 def operator_kubeconfig(plane: ControlPlane, folder: Path) -> Path:
@@ -51,6 +56,16 @@ class OperatorProcess(ManagedProcess):
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
+
+    def metrics(self) -> Samples:
+        """Every sample at its /metrics, by name and sorted labels."""
+        with urllib.request.urlopen(self.url("/metrics"), timeout=10) as response:  # noqa: S310
+            text = response.read().decode()
+        return {
+            (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+        }
 
 
 def start_operator(plane: ControlPlane, log_dir: Path, *extra: str) -> OperatorProcess:
