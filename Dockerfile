@@ -7,6 +7,7 @@ FROM python:3.11-slim AS wheels
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY crds/mcphub_api crds/mcphub_api
+COPY crds/mcphub_runtime crds/mcphub_runtime
 COPY hub_proxy hub_proxy
 COPY operator/mcphub_operator operator/mcphub_operator
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .

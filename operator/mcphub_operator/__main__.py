@@ -9,11 +9,12 @@ import kopf
 
 from mcphub_operator import config, handlers
 from mcphub_operator.peering import Leadership, Peering
+from mcphub_runtime import logs
 
 
 def main(argv: list[str] | None = None) -> None:
     settings = config.parse(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.configure(settings.log_level, settings.log_format)
     # Every verification is a few HTTP requests; their INFO lines drown the log.
     for chatty in ("httpx2", "mcp.client.streamable_http", "mcp.client.sse"):
         logging.getLogger(chatty).setLevel(logging.WARNING)

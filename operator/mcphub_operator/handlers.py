@@ -49,6 +49,8 @@ from mcphub_operator.peering import Leadership
 
 logger = logging.getLogger(__name__)
 CONFLICT_ATTEMPTS = 5
+# How often the re-verifier looks for servers due: the granularity of their clocks.
+_REVERIFY_TICK_SECONDS = 1.0
 _Model = TypeVar("_Model", bound=pydantic.BaseModel)
 # Each condition's normal status (others: "True").  Reconciling=True is normal work, not a warning.
 _NORMAL = {"Degraded": "False", "Reconciling": "False", "Stalled": "False"}
@@ -63,6 +65,9 @@ class Memo(kopf.Memo):
     locks: dict[tuple[str, str, str], asyncio.Lock]
     verify_slots: asyncio.Semaphore
     servers: dict[tuple[str, str], kopf.Body]
+    # When each server's last pass ended (monotonic): the next is due an interval later.
+    passed: dict[tuple[str, str], float]
+    reverifying: set[asyncio.Task[bool]]
     # The (namespace, name) of every object of each kind, for the managed-objects gauge.
     known: dict[str, set[tuple[str, str]]]
     reverifier: asyncio.Task[None]
@@ -167,24 +172,42 @@ async def _converge_locked(
 
 
 async def _reverify_forever(memo: Memo, interval: float) -> None:
-    """Re-verify every known MCPServer each ``interval`` seconds.
+    """Re-verify each known MCPServer ``interval`` seconds after its last pass.
 
     A plain task rather than kopf timers: kopf puts a finalizer on every object
     with a timer, and then an MCPServer (and its namespace) could not be
     deleted while the operator is down.  Verification needs no finalizer.  Being
     outside kopf's watches, it is not paused on a standby replica by kopf: it
     pauses itself (see :mod:`mcphub_operator.peering`).
+
+    Each server is due on its own clock, not in rounds of all: a round every
+    ``interval`` re-verified hundreds of servers at once, servers that kopf's
+    handlers had verified a second earlier among them, and with 500 servers
+    applied together the first round landed in the middle of their initial
+    verifications and doubled the work (78.5 s for 500 against 26 s for 200).
     """
     while True:
-        await asyncio.sleep(interval)
+        await asyncio.sleep(_REVERIFY_TICK_SECONDS)
         if not memo.leadership.leading:
             continue  # a standby's objects are its leader's to verify
-        results = await asyncio.gather(
-            *(reconcile_server(body, memo) for body in list(memo.servers.values())),
-            return_exceptions=True,
-        )
-        for failure in (r for r in results if isinstance(r, BaseException)):
-            logger.warning("re-verification failed: %s", failure)
+        now = time.monotonic()
+        due = [
+            (key, body)
+            for key, body in memo.servers.items()
+            if now - memo.passed.get(key, now) >= interval
+        ]
+        for key, _ in due:
+            memo.passed[key] = now  # not due again while this pass runs
+        for key, body in due:
+            task = asyncio.create_task(reconcile_server(body, memo), name=f"reverify {key}")
+            memo.reverifying.add(task)
+            task.add_done_callback(_reverified)
+            task.add_done_callback(memo.reverifying.discard)
+
+
+def _reverified(task: asyncio.Task[bool]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.warning("re-verification failed (%s): %s", task.get_name(), task.exception())
 
 
 def _generation_or_status_moved(before: Mapping[str, Any], after: Mapping[str, Any]) -> bool:
@@ -237,7 +260,13 @@ async def reconcile_server(body: Mapping[str, Any], memo: Memo) -> bool:
         )
         return outcome.status, outcome.transitions
 
-    status = await _converge_status(memo, "MCPServer", "mcpservers", body, compute)
+    metadata = body["metadata"]
+    try:
+        status = await _converge_status(memo, "MCPServer", "mcpservers", body, compute)
+    finally:
+        key = (metadata["namespace"], metadata["name"])
+        if key in memo.servers:  # not deleted meanwhile
+            memo.passed[key] = time.monotonic()
     return status_of((status or {}).get("conditions"), "Ready") == "True"
 
 
@@ -319,6 +348,8 @@ def _register_lifecycle(registry: kopf.OperatorRegistry, config: OperatorConfig)
         memo.locks = {}
         memo.verify_slots = asyncio.Semaphore(config.verify_concurrency)
         memo.servers = {}
+        memo.passed = {}
+        memo.reverifying = set()
         memo.known = {kind: set() for kind in metrics.KINDS}
         for kind, known in memo.known.items():
             metrics.MANAGED_OBJECTS.labels(kind).set_function(functools.partial(len, known))
@@ -343,6 +374,8 @@ def _register_lifecycle(registry: kopf.OperatorRegistry, config: OperatorConfig)
     async def cleanup(memo: Any, **_: Any) -> None:
         memo.reverifier.cancel()
         memo.follower.cancel()
+        for task in memo.reverifying:
+            task.cancel()
         await memo.kube.close()
         await memo.endpoint.cleanup()
 
@@ -363,6 +396,7 @@ def _track(registry: kopf.OperatorRegistry, kind: str, resource: tuple[str, str,
             known.discard(key)
             if kind == "MCPServer":
                 memo.servers.pop(key, None)
+                memo.passed.pop(key, None)
         else:
             known.add(key)
             if kind == "MCPServer":

@@ -44,7 +44,6 @@ from mcphub_operator.kube import KubeClient, KubeError
 logger = logging.getLogger(__name__)
 
 API_VERSION: Final = "kopf.dev/v1"
-DEFAULT_LIFETIME: Final = 15
 # kopf's own default when a keep-alive names none.
 _KOPF_LIFETIME: Final = 60
 

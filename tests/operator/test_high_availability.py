@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from mcphub_operator.peering import DEFAULT_LIFETIME
+from mcphub_operator.config import DEFAULT_PEERING_LIFETIME
 from tests.testbed.kube import ControlPlane
 from tests.testbed.mcp_servers import running_everything_http
 from tests.testbed.operator_process import OperatorProcess, start_operator
@@ -75,7 +75,7 @@ def test_the_standby_takes_over_when_the_leader_is_killed(
         killed = time.monotonic()
         apply_remote(crds_installed, namespace, "after", everything)
         crds_installed.wait_ready(
-            namespace, "mcpserver/after", timeout=int(DEFAULT_LIFETIME + RESYNC_SECONDS)
+            namespace, "mcpserver/after", timeout=int(DEFAULT_PEERING_LIFETIME + RESYNC_SECONDS)
         )
         failover = time.monotonic() - killed
         assert leading(second)
