@@ -35,7 +35,7 @@ sees and keeps every HTTP session's view consistent:
 
 When the server dies, whatever it owed is answered at once with an error that
 says it exited and how, instead of hanging until a client times out.  The
-bridge restarts (or, for FIFOs, reopens) it with capped exponential back-off,
+bridge restarts (or, for FIFOs, reopens) it with jittered, capped back-off,
 re-initializes it, and tells every session ``notifications/tools/list_changed``
 (prompts and resources too, where the server has them): the sessions stay
 valid, and what they cached may have changed.  Requests arriving meanwhile wait
@@ -58,6 +58,7 @@ from mcp_types.version import LATEST_HANDSHAKE_VERSION
 
 from hub_proxy.bridge.channel import Channel, ChannelError, Link, UnreadableError
 from hub_proxy.transport import Peer, SessionClosedError, jsonrpc
+from mcphub_runtime import retry
 
 # In JSON-RPC's implementation-defined range: the server process is not there
 # to answer (not started yet, restarting, or it died with the request in hand).
@@ -71,8 +72,6 @@ CLIENT_CAPABILITIES: Final[Mapping[str, Any]] = {
     "elicitation": {},
 }
 
-BACKOFF_FIRST_SECONDS: Final = 0.5
-BACKOFF_MAX_SECONDS: Final = 30.0
 # A server that stayed up this long has earned a fresh back-off.
 STABLE_AFTER_SECONDS: Final = 10.0
 _LIST_CHANGED_KINDS: Final = ("tools", "prompts", "resources")
@@ -195,9 +194,9 @@ class Multiplexer:
             started = time.monotonic()
             ended = await self._live()
             failures = 1 if time.monotonic() - started >= STABLE_AFTER_SECONDS else failures + 1
-            delay = min(BACKOFF_MAX_SECONDS, BACKOFF_FIRST_SECONDS * 2 ** (failures - 1))
+            delay = retry.RECONNECT.delay(failures)
             self._restarts += 1
-            self._reason = f"child {ended}, restarting in {delay:g} s"
+            self._reason = f"child {ended}, restarting in {delay:.1f} s"
             logger.warning("restarting the server", extra={"why": ended, "in_seconds": delay})
             await asyncio.sleep(delay)
 

@@ -31,6 +31,7 @@ from typing import Any, Protocol, TypeVar
 import kopf
 import pydantic
 from aiohttp import web
+from kubernetes.config import config_exception as kube_config
 
 from mcphub_api import GROUP, VERSION, AccessPolicy, MCPGroup, MCPServer
 from mcphub_operator import metrics, serving
@@ -44,8 +45,9 @@ from mcphub_operator.core.conditions import (
     without_times,
 )
 from mcphub_operator.core.verification import Inventory, VerificationError, verify
-from mcphub_operator.kube import ConflictError, KubeClient, resource_path
 from mcphub_operator.peering import Leadership
+from mcphub_runtime import retry
+from mcphub_runtime.kube import ConflictError, KubeClient, connection, resource_path
 
 logger = logging.getLogger(__name__)
 CONFLICT_ATTEMPTS = 5
@@ -337,14 +339,19 @@ def _register_lifecycle(registry: kopf.OperatorRegistry, config: OperatorConfig)
         settings.watching.client_timeout = 330
         settings.watching.connect_timeout = 10
         settings.batching.worker_limit = config.workers
-        settings.networking.error_backoffs = [1, 2, 5, 10, 30]
+        settings.networking.error_backoffs = retry.API.attempts(8)
         # Handler retries are expected (a server on its way up); only our own
         # condition transitions become Events.
         settings.posting.level = logging.ERROR
-        info = kopf.login_via_client(logger=logger, settings=settings)
-        if info is None:
-            raise kopf.PermanentError("no Kubernetes credentials: set KUBECONFIG or run in a pod")
-        memo.kube = KubeClient.connect(info, concurrency=config.api_concurrency)
+        try:
+            credentials = connection()
+        except kube_config.ConfigException as exc:
+            raise kopf.PermanentError(
+                f"no Kubernetes credentials: set KUBECONFIG or run in a pod ({exc})"
+            ) from exc
+        memo.kube = KubeClient(
+            credentials, workloads.FIELD_MANAGER, concurrency=config.api_concurrency
+        )
         memo.locks = {}
         memo.verify_slots = asyncio.Semaphore(config.verify_concurrency)
         memo.servers = {}

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from mcphub_operator import metrics
-from mcphub_operator.kube import KubeClient, KubeError
+from mcphub_runtime.kube import KubeClient, KubeError
 
 logger = logging.getLogger(__name__)
 

@@ -47,7 +47,7 @@ STUCK_ROLLOUT = "ProgressDeadlineExceeded"
 
 
 class Cluster(Protocol):
-    """What a reconcile pass may do to the cluster (``mcphub_operator.kube`` implements it)."""
+    """What a reconcile pass may do to the cluster (``mcphub_runtime.kube`` implements it)."""
 
     async def apply(self, manifest: Manifest) -> Manifest: ...
 
