@@ -26,6 +26,7 @@ from mcp.types import ToolListChangedNotification
 
 from tests.hub_proxy.bridge_process import JSON_AND_SSE
 from tests.hub_proxy.test_standalone_hub import connected, tool_names
+from tests.operator.manifests import remote_server
 from tests.testbed.kube import ControlPlane
 from tests.testbed.mcp_servers import running_everything_http
 from tests.testbed.paths import REPO_ROOT
@@ -88,6 +89,16 @@ def apply(plane: ControlPlane, namespace: str, document: dict[str, object]) -> N
     plane.kubectl("apply", "--server-side", "-n", namespace, "-f", "-", stdin=json.dumps(document))
 
 
+def assistant(*tools: str) -> dict[str, object]:
+    """The MCPGroup ``assistant``: those tools of the MCPServer ``everything``."""
+    return {
+        "apiVersion": "mcphub.dev/v1alpha1",
+        "kind": "MCPGroup",
+        "metadata": {"name": "assistant"},
+        "spec": {"servers": [{"name": "everything", "tools": {"include": list(tools)}}]},
+    }
+
+
 async def cluster_hub(
     plane: ControlPlane, namespace: str, folder: Path
 ) -> tuple[ManagedProcess, int]:
@@ -139,18 +150,7 @@ async def test_applied_server_reaches_a_connected_group_client_and_leaves_on_del
     everything: str,
     tmp_path: Path,
 ) -> None:
-    apply(
-        crds_installed,
-        namespace,
-        {
-            "apiVersion": "mcphub.dev/v1alpha1",
-            "kind": "MCPGroup",
-            "metadata": {"name": "assistant"},
-            "spec": {
-                "servers": [{"name": "everything", "tools": {"include": ["echo", "get-sum"]}}]
-            },
-        },
-    )
+    apply(crds_installed, namespace, assistant("echo", "get-sum"))
     apply(crds_installed, namespace, AGENT_POLICY)
     crds_installed.kubectl(
         "create", "secret", "generic", "everything-token", "-n", namespace,
@@ -231,26 +231,8 @@ async def test_the_endpoint_an_mcpgroup_publishes_is_served_by_the_hub(
     tmp_path: Path,
 ) -> None:
     """The contract between the two: a client that follows ``status.endpoint`` gets the group."""
-    apply(
-        crds_installed,
-        namespace,
-        {
-            "apiVersion": "mcphub.dev/v1alpha1",
-            "kind": "MCPServer",
-            "metadata": {"name": "everything"},
-            "spec": {"remote": {"url": everything}},
-        },
-    )
-    apply(
-        crds_installed,
-        namespace,
-        {
-            "apiVersion": "mcphub.dev/v1alpha1",
-            "kind": "MCPGroup",
-            "metadata": {"name": "assistant"},
-            "spec": {"servers": [{"name": "everything", "tools": {"include": ["echo"]}}]},
-        },
-    )
+    apply(crds_installed, namespace, remote_server("everything", everything))
+    apply(crds_installed, namespace, assistant("echo"))
     apply(crds_installed, namespace, AGENT_POLICY)
     agent = agent_token(crds_installed, namespace)
     await asyncio.to_thread(

@@ -8,38 +8,18 @@ within the keep-alive lifetime plus a resync.
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from mcphub_operator.config import DEFAULT_PEERING_LIFETIME
+from tests.operator.manifests import remote_server
 from tests.testbed.kube import ControlPlane
-from tests.testbed.mcp_servers import running_everything_http
 from tests.testbed.operator_process import OperatorProcess, start_operator
 from tests.testbed.waiting import eventually
 
 # Once the dead leader's keep-alive expired: the standby's watches start and list everything.
 RESYNC_SECONDS = 30.0
-
-
-@pytest.fixture(scope="module")
-def everything(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with running_everything_http(tmp_path_factory.mktemp("everything")) as url:
-        yield url
-
-
-def apply_remote(plane: ControlPlane, namespace: str, name: str, url: str) -> None:
-    document = {
-        "apiVersion": "mcphub.dev/v1alpha1",
-        "kind": "MCPServer",
-        "metadata": {"name": name},
-        "spec": {"remote": {"url": url}},
-    }
-    plane.kubectl("apply", "--server-side", "-n", namespace, "-f", "-", stdin=json.dumps(document))
 
 
 def leading(operator: OperatorProcess) -> bool:
@@ -66,14 +46,14 @@ def test_the_standby_takes_over_when_the_leader_is_killed(
             timeout=60,
             what="the older replica to lead and the newer one to stand by",
         )
-        apply_remote(crds_installed, namespace, "before", everything)
+        crds_installed.apply(namespace, remote_server("before", everything))
         crds_installed.wait_ready(namespace, "mcpserver/before")
         assert reconciles(first) > 0
         assert reconciles(second) == 0  # standing by: it never wrote a status
 
         first.kill()
         killed = time.monotonic()
-        apply_remote(crds_installed, namespace, "after", everything)
+        crds_installed.apply(namespace, remote_server("after", everything))
         crds_installed.wait_ready(
             namespace, "mcpserver/after", timeout=int(DEFAULT_PEERING_LIFETIME + RESYNC_SECONDS)
         )

@@ -9,24 +9,14 @@ Current (done), InProgress (wait) or Failed (waiting will not help).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from tests.testbed import kstatus
 from tests.testbed.kube import ControlPlane
-from tests.testbed.mcp_servers import running_everything_http
 from tests.testbed.processes import ManagedProcess, free_port
 from tests.testbed.waiting import eventually
 
 API = "mcphub.dev/v1alpha1"
-
-
-@pytest.fixture(scope="module")
-def everything(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with running_everything_http(tmp_path_factory.mktemp("everything")) as url:
-        yield url
 
 
 def apply(plane: ControlPlane, namespace: str, kind: str, name: str, spec: Any) -> None:

@@ -5,40 +5,21 @@ from __future__ import annotations
 import json
 import sys
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
+from tests.operator.manifests import remote_server
 from tests.testbed.kube import ControlPlane
-from tests.testbed.mcp_servers import running_everything_http
 from tests.testbed.operator_process import OperatorProcess, operator_kubeconfig
 from tests.testbed.processes import ManagedProcess, free_port
 from tests.testbed.waiting import eventually
-
-
-@pytest.fixture(scope="module")
-def everything(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with running_everything_http(tmp_path_factory.mktemp("everything")) as url:
-        yield url
-
-
-def apply_remote(plane: ControlPlane, namespace: str, name: str, url: str) -> None:
-    document = {
-        "apiVersion": "mcphub.dev/v1alpha1",
-        "kind": "MCPServer",
-        "metadata": {"name": name},
-        "spec": {"remote": {"url": url}},
-    }
-    plane.kubectl("apply", "--server-side", "-n", namespace, "-f", "-", stdin=json.dumps(document))
 
 
 def test_metrics_count_reconciles_verifications_and_objects(
     crds_installed: ControlPlane, operator: OperatorProcess, namespace: str, everything: str
 ) -> None:
     before = operator.metrics()
-    apply_remote(crds_installed, namespace, "good", everything)
-    apply_remote(crds_installed, namespace, "down", f"http://127.0.0.1:{free_port()}/mcp")
+    crds_installed.apply(namespace, remote_server("good", everything))
+    crds_installed.apply(namespace, remote_server("down", f"http://127.0.0.1:{free_port()}/mcp"))
     crds_installed.wait_ready(namespace, "mcpserver/good")
 
     def moved(name: str, **labels: str) -> float:

@@ -17,14 +17,16 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import json
 import ssl
 import subprocess
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -74,6 +76,12 @@ class ControlPlane:
         )
         path.chmod(0o600)
         return path
+
+    def apply(self, namespace: str, document: Mapping[str, Any]) -> str:
+        """``kubectl apply --server-side`` one object (or a List) into ``namespace``."""
+        return self.kubectl(
+            "apply", "--server-side", "-n", namespace, "-f", "-", stdin=json.dumps(document)
+        )
 
     def kubectl(
         self, *args: str, stdin: str | None = None, timeout: float = KUBECTL_TIMEOUT_SECONDS
