@@ -67,6 +67,8 @@ class Memo(kopf.Memo):
     locks: dict[tuple[str, str, str], asyncio.Lock]
     verify_slots: asyncio.Semaphore
     servers: dict[tuple[str, str], kopf.Body]
+    # API paths of the Deployments and Services the operator owns, as its watch reports them.
+    owned: set[str]
     # When each server's last pass ended (monotonic): the next is due an interval later.
     passed: dict[tuple[str, str], float]
     reverifying: set[asyncio.Task[bool]]
@@ -245,6 +247,33 @@ def _parse(model: type[_Model], body: Mapping[str, Any]) -> _Model:
         ) from exc
 
 
+class _Workloads:
+    """The cluster as a server's pass sees it (:class:`servers.Cluster`).
+
+    A remote server has no Deployment or Service, and its pass deletes them in
+    case it had a container before.  Deleting what the operator has never seen
+    would be two requests per pass answered 404 -- a third of a remote
+    server's requests -- so a delete is sent only for an object the watch of
+    owned objects has reported.  One that exists but was not reported yet
+    (the operator just started) is reported soon, and its event reconciles
+    its owner, which deletes it then.
+    """
+
+    def __init__(self, kube: KubeClient, owned: set[str]) -> None:
+        self._kube = kube
+        self._owned = owned
+
+    async def apply(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        return await self._kube.apply(manifest)
+
+    async def get(self, path: str) -> dict[str, Any] | None:
+        return await self._kube.get(path)
+
+    async def delete(self, path: str) -> None:
+        if path in self._owned:
+            await self._kube.delete(path)
+
+
 async def reconcile_server(body: Mapping[str, Any], memo: Memo) -> bool:
     """Reconcile one MCPServer; whether it is Ready afterwards."""
     settings = servers.Settings(
@@ -255,7 +284,7 @@ async def reconcile_server(body: Mapping[str, Any], memo: Memo) -> bool:
         outcome = await servers.reconcile(
             _parse(MCPServer, fresh),
             fresh.get("status"),
-            cluster=memo.kube,
+            cluster=_Workloads(memo.kube, memo.owned),
             verifier=functools.partial(_bounded_verify, memo.verify_slots),
             settings=settings,
             now=_now,
@@ -355,6 +384,7 @@ def _register_lifecycle(registry: kopf.OperatorRegistry, config: OperatorConfig)
         memo.locks = {}
         memo.verify_slots = asyncio.Semaphore(config.verify_concurrency)
         memo.servers = {}
+        memo.owned = set()
         memo.passed = {}
         memo.reverifying = set()
         memo.known = {kind: set() for kind in metrics.KINDS}
@@ -442,8 +472,15 @@ def _register_servers(registry: kopf.OperatorRegistry, config: OperatorConfig) -
         @kopf.on.event(
             *resource, id=f"repair-{resource[-1]}", labels=_OWNED_LABELS, registry=registry
         )
-        async def owned_changed(body: kopf.Body, memo: Any, **_: Any) -> None:
+        async def owned_changed(body: kopf.Body, memo: Any, event: kopf.RawEvent, **_: Any) -> None:
             metadata = body["metadata"]
+            path = resource_path(
+                body["apiVersion"], resource[-1], metadata["namespace"], metadata["name"]
+            )
+            if event["type"] == "DELETED":
+                memo.owned.discard(path)
+            else:
+                memo.owned.add(path)
             owner_name = (metadata.get("labels") or {}).get(workloads.SERVER_LABEL)
             # The servers tracked for re-verification are the owners to look up.
             server = memo.servers.get((metadata["namespace"], owner_name))
