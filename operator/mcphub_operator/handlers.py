@@ -372,15 +372,31 @@ def _register_lifecycle(registry: kopf.OperatorRegistry, config: OperatorConfig)
         # Handler retries are expected (a server on its way up); only our own
         # condition transitions become Events.
         settings.posting.level = logging.ERROR
+        # First what can fail, so that a retried startup (kopf retries one that
+        # raised) neither binds twice nor leaves sessions and tasks behind.
         try:
             credentials = connection()
         except kube_config.ConfigException as exc:
             raise kopf.PermanentError(
                 f"no Kubernetes credentials: set KUBECONFIG or run in a pod ({exc})"
             ) from exc
+        try:
+            memo.endpoint = await serving.serve(config.host, config.port)
+        except serving.EndpointError as exc:
+            raise kopf.PermanentError(str(exc)) from exc
         memo.kube = KubeClient(
             credentials, workloads.FIELD_MANAGER, concurrency=config.api_concurrency
         )
+        leadership: Leadership = memo.leadership
+        if leadership.peering is not None:
+            settings.peering.priority = leadership.peering.priority
+            settings.peering.lifetime = leadership.peering.lifetime
+            try:
+                await leadership.join(memo.kube)
+            except BaseException:
+                await memo.kube.close()
+                await memo.endpoint.cleanup()
+                raise
         memo.locks = {}
         memo.verify_slots = asyncio.Semaphore(config.verify_concurrency)
         memo.servers = {}
@@ -391,16 +407,7 @@ def _register_lifecycle(registry: kopf.OperatorRegistry, config: OperatorConfig)
         for kind, known in memo.known.items():
             metrics.MANAGED_OBJECTS.labels(kind).set_function(functools.partial(len, known))
         memo.reverifier = asyncio.create_task(_reverify_forever(memo, config.verify_interval))
-        leadership: Leadership = memo.leadership
-        if leadership.peering is not None:
-            settings.peering.priority = leadership.peering.priority
-            settings.peering.lifetime = leadership.peering.lifetime
-            await leadership.join(memo.kube)
         memo.follower = asyncio.create_task(leadership.follow(memo.kube))
-        try:
-            memo.endpoint = await serving.serve(config.host, config.port)
-        except serving.EndpointError as exc:
-            raise kopf.PermanentError(str(exc)) from exc
 
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:

@@ -49,7 +49,10 @@ def test_a_verified_server_and_its_group_and_policy_are_current(
         namespace,
         "AccessPolicy",
         "all",
-        {"subjects": [{"kind": "Group", "name": "a"}], "rules": [{"groups": ["solo"]}]},
+        {
+            "subjects": [{"kind": "Group", "name": "a"}],
+            "rules": [{"groups": ["solo"], "actions": ["list"]}],
+        },
     )
     judged(crds_installed, namespace, "mcpserver", "time", "Current")
     judged(crds_installed, namespace, "mcpgroup", "solo", "Current")
@@ -84,7 +87,10 @@ def test_a_missing_secret_or_target_is_failed_naming_it(
         namespace,
         "AccessPolicy",
         "typo",
-        {"subjects": [{"kind": "Group", "name": "a"}], "rules": [{"servers": ["tiem"]}]},
+        {
+            "subjects": [{"kind": "Group", "name": "a"}],
+            "rules": [{"servers": ["tiem"], "actions": ["list"]}],
+        },
     )
     server = judged(crds_installed, namespace, "mcpserver", "locked", "Failed")
     assert "Secret 'nope'" in server.message

@@ -59,6 +59,6 @@ def test_a_port_in_use_stops_the_operator_with_a_message_naming_the_setting(
     try:
         eventually(lambda: clash.exit_code() is not None, timeout=60, what="the operator to exit")
         assert clash.exit_code() != 0
-        assert "choose another with --port or MCPHUB_PORT" in clash.log_tail()
+        assert "choose another with --port or MCPHUB_PORT" in clash.log_path.read_text()
     finally:
         clash.stop()
