@@ -46,6 +46,7 @@ from mcphub_operator.core.conditions import (
 )
 from mcphub_operator.core.verification import Inventory, VerificationError, verify
 from mcphub_operator.peering import Leadership
+from mcphub_operator.slots import Slots
 from mcphub_runtime import retry
 from mcphub_runtime.kube import ConflictError, KubeClient, connection, resource_path
 
@@ -65,7 +66,7 @@ class Memo(kopf.Memo):
     config: OperatorConfig
     kube: KubeClient
     locks: dict[tuple[str, str, str], asyncio.Lock]
-    verify_slots: asyncio.Semaphore
+    verify_slots: Slots
     servers: dict[tuple[str, str], kopf.Body]
     # API paths of the Deployments and Services the operator owns, as its watch reports them.
     owned: set[str]
@@ -194,6 +195,8 @@ async def _reverify_forever(memo: Memo, interval: float) -> None:
         await asyncio.sleep(_REVERIFY_TICK_SECONDS)
         if not memo.leadership.leading:
             continue  # a standby's objects are its leader's to verify
+        if memo.verify_slots.awaited_waiting:
+            continue  # first verifications queue: routine ones would only wait behind them
         now = time.monotonic()
         due = [
             (key, body)
@@ -203,7 +206,9 @@ async def _reverify_forever(memo: Memo, interval: float) -> None:
         for key, _ in due:
             memo.passed[key] = now  # not due again while this pass runs
         for key, body in due:
-            task = asyncio.create_task(reconcile_server(body, memo), name=f"reverify {key}")
+            task = asyncio.create_task(
+                reconcile_server(body, memo, routine=True), name=f"reverify {key}"
+            )
             memo.reverifying.add(task)
             task.add_done_callback(_reverified)
             task.add_done_callback(memo.reverifying.discard)
@@ -221,10 +226,10 @@ def _generation_or_status_moved(before: Mapping[str, Any], after: Mapping[str, A
     )
 
 
-async def _bounded_verify(slots: asyncio.Semaphore, url: str, **options: Any) -> Inventory:
+async def _bounded_verify(slots: Slots, routine: bool, url: str, **options: Any) -> Inventory:
     # The time limit starts once a slot is free: it measures the server, not
     # the operator's own queue when hundreds of servers appear at once.
-    async with slots:
+    async with slots.hold(routine=routine):
         started = time.monotonic()
         try:
             inventory = await verify(url, **options)
@@ -274,8 +279,12 @@ class _Workloads:
             await self._kube.delete(path)
 
 
-async def reconcile_server(body: Mapping[str, Any], memo: Memo) -> bool:
-    """Reconcile one MCPServer; whether it is Ready afterwards."""
+async def reconcile_server(body: Mapping[str, Any], memo: Memo, *, routine: bool = False) -> bool:
+    """Reconcile one MCPServer; whether it is Ready afterwards.
+
+    ``routine``: a timed re-verification, which yields verification slots to
+    passes that someone waits for (see :mod:`mcphub_operator.slots`).
+    """
     settings = servers.Settings(
         bridge_image=memo.config.bridge_image, verify_timeout=memo.config.verify_timeout
     )
@@ -285,7 +294,7 @@ async def reconcile_server(body: Mapping[str, Any], memo: Memo) -> bool:
             _parse(MCPServer, fresh),
             fresh.get("status"),
             cluster=_Workloads(memo.kube, memo.owned),
-            verifier=functools.partial(_bounded_verify, memo.verify_slots),
+            verifier=functools.partial(_bounded_verify, memo.verify_slots, routine),
             settings=settings,
             now=_now,
         )
@@ -398,7 +407,7 @@ def _register_lifecycle(registry: kopf.OperatorRegistry, config: OperatorConfig)
                 await memo.endpoint.cleanup()
                 raise
         memo.locks = {}
-        memo.verify_slots = asyncio.Semaphore(config.verify_concurrency)
+        memo.verify_slots = Slots(config.verify_concurrency)
         memo.servers = {}
         memo.owned = set()
         memo.passed = {}
