@@ -35,13 +35,16 @@ GROUP, VERSION, PLURAL, NAMESPACE = "mcphub.dev", "v1alpha1", "mcpservers", "ben
 IN_FLIGHT = 16
 
 _FOOTPRINT = """
-import resource, sys, time
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+import time
+def rss():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+before = rss()
 started = time.perf_counter()
 import {module}
 elapsed = time.perf_counter() - started
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(round(elapsed * 1000), round((after - before) / 1024, 1))
+print(round(elapsed * 1000), round((rss() - before) / 1024, 1))
 """
 
 
@@ -125,6 +128,7 @@ async def library(plane: ControlPlane, names: list[str]) -> dict[str, float]:
                     PLURAL,
                     name,
                     {"status": {"toolCount": 2}},
+                    _content_type="application/merge-patch+json",
                 )
                 for name in names
             ]
