@@ -53,13 +53,13 @@ from hub_proxy.auth.authenticator import Authenticator, AuthSettings
 from hub_proxy.auth.errors import AuthConfigError
 from hub_proxy.auth.jwt_tokens import JWTIssuer
 from hub_proxy.auth.sealing import load_key
-from hub_proxy.bridge import logs
 from hub_proxy.catalog import in_cluster, load_catalog
 from hub_proxy.dashboard import cli as dashboard_cli
 from hub_proxy.dashboard import mount as mount_dashboard
 from hub_proxy.live import LiveCatalog, log_catalog
 from hub_proxy.upstreams import Upstreams
 from mcphub_api.errors import LoadError
+from mcphub_runtime import cli, logs
 
 EXAMPLE_CONFIG: Final = Path(__file__).parent / "examples" / "standalone"
 # Long enough for running calls to get their answers, short enough for a restart.
@@ -67,7 +67,7 @@ _HTTP_SHUTDOWN_SECONDS: Final = 5.0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="mcphub-hub", description=__doc__.split("\n\n")[0])
+    parser = cli.parser(prog="mcphub-hub", description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--config",
         type=Path,
@@ -84,14 +84,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--namespace",
         default=os.environ.get("POD_NAMESPACE", "default"),
-        help="namespace served with --cluster [POD_NAMESPACE, else default]",
+        help="the one namespace served with --cluster (default: the pod's, POD_NAMESPACE, "
+        "else default)",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=8080, help="TCP port to listen on")
     _access_arguments(parser)
     dashboard_cli.add_arguments(parser)
     args = parser.parse_args(argv)
-    logs.configure()
+    logs.configure(args.log_level, args.log_format)
     connection: kube.Connection | None = None
     if args.cluster:
         try:
@@ -151,9 +152,7 @@ def _access_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--audience",
-        default=os.environ.get("MCPHUB_AUDIENCE"),
-        help="the audience (aud) JWTs and ServiceAccount tokens must be issued for "
-        "[MCPHUB_AUDIENCE]",
+        help="the audience (aud) JWTs and ServiceAccount tokens must be issued for",
     )
     group.add_argument(
         "--hs256",
@@ -203,17 +202,15 @@ def _access_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--session-key",
         type=Path,
-        default=os.environ.get("MCPHUB_SESSION_KEY_FILE"),
         metavar="FILE",
         help="32-byte key (raw or base64) sealing session ids, shared by every replica so any "
         "of them serves any session; without it, sessions stay on the replica that opened "
-        "them [MCPHUB_SESSION_KEY_FILE]",
+        "them",
     )
     group.add_argument(
         "--public-url",
-        default=os.environ.get("MCPHUB_PUBLIC_URL"),
         help="the hub's URL as clients reach it (https), for OAuth protected-resource "
-        "metadata; default: from each request [MCPHUB_PUBLIC_URL]",
+        "metadata; default: from each request",
     )
 
 

@@ -10,7 +10,11 @@ pydantic model except the tool policy and filters, which
 
 A **scope** is what one MCP endpoint shows: ``/mcp`` shows every server,
 ``/mcp/{group}`` a group's members (each narrowed by its filter), and
-``/mcp/{server}`` one server alone.  Names in the first two are prefixed with
+``/mcp/{server}`` one server alone.  A group is also served at
+``/mcp/{namespace}/{group}``, the path the operator publishes in
+``MCPGroup.status.endpoint``: it names the group unambiguously however many
+namespaces a hub serves, and it cannot collide with a server's or a group's
+short path, since names are DNS labels, without "/".  Names in the first two are prefixed with
 the server's name, because two servers may well both have a ``search`` tool;
 the lone-server scope keeps the server's own names, so that it is
 indistinguishable from the server itself (the conformance suite runs against
@@ -188,7 +192,9 @@ def build_catalog(
             warnings.append(
                 f"/mcp/{name} serves MCPGroup {name}, not the MCPServer of the same name"
             )
-        scopes[name] = _group_scope(group, entries, labels, warnings)
+        scope = scopes[name] = _group_scope(group, entries, labels, warnings)
+        qualified = f"{group.metadata.namespace}/{name}"
+        scopes[qualified] = dataclasses.replace(scope, path=f"/mcp/{qualified}")
     return Catalog(
         entries,
         scopes,

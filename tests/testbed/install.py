@@ -15,7 +15,8 @@ second run costs seconds.  The steps:
   compiled from Go modules too (see ``go_tools``);
 * Debian's ``chromium`` and ``chromium-driver``, which the dashboard's browser
   tests drive (installed with apt-get when either is missing: the browser is
-  never downloaded at run time).
+  never downloaded at run time);
+* kstatus, the status rules of GitOps tools, from Go modules (see ``kstatus``).
 
 The project's own virtual environment (``.venv``) is the Makefile's job: it is
 needed to run the hub, not only the tests.  Only package registries are
@@ -35,7 +36,7 @@ import venv
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from tests.testbed import go_tools, kube_build
+from tests.testbed import go_tools, kstatus, kube_build
 from tests.testbed.errors import TestbedError
 from tests.testbed.paths import REPO_ROOT, cache_dir
 
@@ -189,6 +190,7 @@ STEPS: dict[str, Callable[[], object]] = {
     "kubernetes control plane": kube_build.ensure_built,
     "go tools (helm, glua, starlark)": go_tools.ensure_built,
     "browser": ensure_browser,
+    "kstatus": kstatus.ensure_built,
 }
 
 
