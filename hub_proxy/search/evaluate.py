@@ -182,6 +182,7 @@ async def evaluate(args: argparse.Namespace) -> dict[str, Any]:
                 result["baseline"] = {**baseline, "model": embedder.model}
         finally:
             await index.close()
+            await embedder.close()
     return result
 
 

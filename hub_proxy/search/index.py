@@ -159,8 +159,8 @@ class SearchIndex:
         return await self._store.size()
 
     async def close(self) -> None:
+        """Close the store; the embedder is its maker's to close (it may serve several indexes)."""
         await self._store.close()
-        await self._embedder.close()
 
 
 def _check(query: object, limit: object) -> None:
