@@ -24,6 +24,11 @@ tokens (``--token-review``, in a cluster) when configured; a request with no
 credentials only with ``--anonymous``.  What an authenticated caller may see
 and do is what the AccessPolicies in force allow, and nothing else.
 
+``/mcp/$smart`` and ``/mcp/$smart/{group}`` serve smart routing (see
+:mod:`hub_proxy.smart`): the tool search index lives in memory with the
+offline model unless ``--database-url`` (PostgreSQL with pgvector, shared by
+replicas) or ``--embedding-url`` (an OpenAI-compatible API) say otherwise.
+
 An invalid folder or access-control setting at start is exit status 2 with
 every problem listed: the same contract as a command-line usage error, because
 the configuration is the command line of a standalone hub.
@@ -52,6 +57,14 @@ from hub_proxy.auth.sealing import load_key
 from hub_proxy.bridge import logs
 from hub_proxy.catalog import in_cluster, load_catalog
 from hub_proxy.live import LiveCatalog, log_catalog
+from hub_proxy.search import SearchError, SearchIndex
+from hub_proxy.search.embedding import Embedder
+from hub_proxy.search.embedding.local import LocalEmbedder
+from hub_proxy.search.embedding.openai import OpenAIEmbedder
+from hub_proxy.search.memory import MemoryStore
+from hub_proxy.search.postgres import PostgresStore
+from hub_proxy.search.store import Store
+from hub_proxy.smart import SmartRouting
 from hub_proxy.upstreams import Upstreams
 from mcphub_api.errors import LoadError
 
@@ -83,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=8080, help="TCP port to listen on")
     _access_arguments(parser)
+    _search_arguments(parser)
     args = parser.parse_args(argv)
     logs.configure()
     connection: kube.Connection | None = None
@@ -113,13 +127,20 @@ def main(argv: list[str] | None = None) -> int:
     except (AuthConfigError, OSError, ValueError) as exc:
         print(f"mcphub-hub: {exc}", file=sys.stderr)
         return 2
+    upstreams = Upstreams(catalog.servers)
+    try:
+        smart = SmartRouting(_search_index(args), live, upstreams, access)
+    except (SearchError, OSError, ValueError) as exc:
+        print(f"mcphub-hub: {exc}", file=sys.stderr)
+        return 2
     app = create_app(
         live,
-        Upstreams(catalog.servers),
+        upstreams,
         access,
         session_key,
         folder=None if args.cluster else args.config,
         cluster=(connection, args.namespace) if connection is not None else None,
+        smart=smart,
     )
     if reviews is not None:
         app.on_cleanup.append(lambda _app: reviews.close())
@@ -195,6 +216,61 @@ def _access_arguments(parser: argparse.ArgumentParser) -> None:
         help="the hub's URL as clients reach it (https), for OAuth protected-resource "
         "metadata; default: from each request [MCPHUB_PUBLIC_URL]",
     )
+
+
+def _search_arguments(parser: argparse.ArgumentParser) -> None:
+    env = os.environ.get
+    group = parser.add_argument_group(
+        "smart routing",
+        "tool search at /mcp/$smart: in memory with the offline model unless told otherwise",
+    )
+    group.add_argument(
+        "--database-url",
+        default=env("MCPHUB_DATABASE_URL"),
+        metavar="URL",
+        help="PostgreSQL with pgvector holding the search index, shared by replicas "
+        "(postgresql://user:password@host/db); default: in memory [MCPHUB_DATABASE_URL]",
+    )
+    group.add_argument(
+        "--embedding-url",
+        default=env("MCPHUB_EMBEDDING_URL"),
+        metavar="URL",
+        help="an OpenAI-compatible embeddings API (its /v1 base URL); default: the offline "
+        "model all-MiniLM-L6-v2 on the CPU [MCPHUB_EMBEDDING_URL]",
+    )
+    group.add_argument(
+        "--embedding-model",
+        default=env("MCPHUB_EMBEDDING_MODEL", "text-embedding-3-small"),
+        help="the model the --embedding-url API embeds with [MCPHUB_EMBEDDING_MODEL]",
+    )
+    group.add_argument(
+        "--embedding-dimensions",
+        type=int,
+        default=int(env("MCPHUB_EMBEDDING_DIMENSIONS", "1536")),
+        help="the size of its vectors [MCPHUB_EMBEDDING_DIMENSIONS]",
+    )
+    group.add_argument(
+        "--embedding-key-file",
+        type=Path,
+        default=env("MCPHUB_EMBEDDING_KEY_FILE"),
+        metavar="FILE",
+        help="file holding the API key (a mounted Secret) [MCPHUB_EMBEDDING_KEY_FILE]",
+    )
+
+
+def _search_index(args: argparse.Namespace) -> SearchIndex:
+    embedder: Embedder
+    if args.embedding_url:
+        embedder = OpenAIEmbedder(
+            args.embedding_url,
+            args.embedding_model,
+            args.embedding_dimensions,
+            key_file=args.embedding_key_file,
+        )
+    else:
+        embedder = LocalEmbedder()
+    store: Store = PostgresStore(args.database_url) if args.database_url else MemoryStore()
+    return SearchIndex(store, embedder)
 
 
 def _access_control(
