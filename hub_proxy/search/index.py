@@ -135,7 +135,7 @@ class SearchIndex:
         limit: int,
         *,
         allowed: Collection[ToolKey] | None = None,
-        min_score: float = -1.0,
+        min_score: float = 0.0,
     ) -> Ranking:
         """The ``limit`` best tools for ``query`` among ``allowed`` (all when None)."""
         _check(query, limit)

@@ -291,8 +291,7 @@ class PostgresStore:
             await connection.execute(
                 "DELETE FROM mcphub_search.terms WHERE (server, tool) IN "
                 "(SELECT * FROM unnest($1::text[], $2::text[]))",
-                [e.key.server for e in fresh],
-                [e.key.tool for e in fresh],
+                *_columns([e.key for e in fresh]),
             )
             terms = [(e.key.server, e.key.tool, t, f) for e in fresh for t, f in e.terms.items()]
             await connection.copy_records_to_table(
@@ -309,19 +308,15 @@ class PostgresStore:
         removed: Collection[ToolKey],
         current: Collection[ToolKey],
     ) -> None:
-        alive = sorted(current)
         await connection.execute(
             "UPDATE mcphub_search.tools SET observed_at = now() WHERE (server, tool) IN "
             "(SELECT * FROM unnest($1::text[], $2::text[]))",
-            [k.server for k in alive],
-            [k.tool for k in alive],
+            *_columns(current),
         )
-        gone = sorted(removed)
         await connection.execute(
             "DELETE FROM mcphub_search.tools WHERE (server, tool) IN "
             "(SELECT * FROM unnest($1::text[], $2::text[])) AND observed_at < now()",
-            [k.server for k in gone],
-            [k.tool for k in gone],
+            *_columns(removed),
         )
         await connection.execute(
             "DELETE FROM mcphub_search.tools WHERE observed_at < now() - make_interval(secs => $1)",
@@ -333,11 +328,7 @@ class PostgresStore:
         )
 
     async def rank(self, query: Query) -> Ranking:
-        servers: list[str] | None = None
-        tools: list[str] | None = None
-        if query.allowed is not None:
-            servers = [k.server for k in query.allowed]
-            tools = [k.tool for k in query.allowed]
+        servers, tools = _columns(query.allowed) if query.allowed is not None else (None, None)
         async with self._connection() as connection:
             rows = await connection.fetch(
                 _RANK,
@@ -374,3 +365,12 @@ class PostgresStore:
         if self._pool is not None:
             pool, self._pool = self._pool, None
             await pool.close()
+
+
+def _columns(keys: Collection[ToolKey]) -> tuple[list[str], list[str]]:
+    """Keys as the two arrays ``unnest($1::text[], $2::text[])`` pairs up, in key order.
+
+    Sorted, so that concurrent writers lock rows in one order.
+    """
+    ordered = sorted(keys)
+    return [k.server for k in ordered], [k.tool for k in ordered]

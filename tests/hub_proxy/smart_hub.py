@@ -14,9 +14,12 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from hub_proxy.catalog import DESCRIPTION_ANNOTATION
 from hub_proxy.search.corpus import load_server
+from tests.hub_proxy.bridge_process import only_text
+from tests.hub_proxy.test_standalone_hub import connected
 from tests.testbed.paths import REPO_ROOT
 
 # The shared evaluation set: beside the repository, or where MCPHUB_EVAL_DIR says.
@@ -49,3 +52,10 @@ def write_corpus_config(folder: Path, files: Sequence[Path], extra: str = "") ->
     if extra:
         (folder / "extra.yaml").write_text(extra)
     return folder
+
+
+async def call_found(url: str, name: str, arguments: dict[str, Any]) -> Any:
+    """``call_tool`` on a smart endpoint; what the corpus server says it was called with."""
+    async with connected(url) as client:
+        called = await client.call_tool("call_tool", {"toolName": name, "arguments": arguments})
+    return json.loads(only_text(called.content))

@@ -21,7 +21,7 @@ from mcp.shared.exceptions import MCPError
 
 from hub_proxy.search.corpus import load_server
 from tests.hub_proxy.bridge_process import only_text, until
-from tests.hub_proxy.smart_hub import EVAL_DIR, write_corpus_config
+from tests.hub_proxy.smart_hub import EVAL_DIR, call_found, write_corpus_config
 from tests.hub_proxy.test_standalone_hub import Hub, connected, start_hub
 
 SERVERS = ("github", "gitlab", "todoist", "slack", "discord", "weather")
@@ -128,11 +128,8 @@ async def test_search_finds_and_call_tool_reaches_the_upstream(smart_hub: Hub) -
         assert 0 < top["score"] <= 1
         assert found["metadata"]["totalResults"] == 5
         arguments = {"ids": ["123", "456"], "nested": {"keep": [1, {"a": None}]}}
-        async with connected(smart_hub.url("/mcp/$smart")) as client:
-            called = await client.call_tool(
-                "call_tool", {"toolName": top["name"], "arguments": arguments}
-            )
-    assert json.loads(only_text(called.content)) == {
+        called = await call_found(smart_hub.url("/mcp/$smart"), top["name"], arguments)
+    assert called == {
         "server": "todoist",
         "tool": "complete-tasks",
         "arguments": arguments,
