@@ -84,6 +84,8 @@ class SmartRouting:
         self._changed = asyncio.Event()
         # None until the first sync: a search before it fails, rather than find nothing.
         self.synced: int | None = None
+        # Why the index cannot be opened or synced right now, for the callers of search.
+        self.problem: str | None = None
 
     def serves(self, key: str) -> bool:
         return underlying(key, self._live.current) is not None
@@ -126,13 +128,15 @@ class SmartRouting:
                     await self.index.open()
                     break
                 except SearchError as error:
+                    self.problem = str(error)
                     logger.error("search index unavailable; retrying", extra={"error": str(error)})
                     await asyncio.sleep(_RETRY_SECONDS)
             while True:
                 try:
                     report = await self.index.sync(self.documents())
-                    self.synced = report.tools
+                    self.synced, self.problem = report.tools, None
                 except SearchError as error:
+                    self.problem = str(error)
                     logger.error("search index sync failed", extra={"error": str(error)})
                     await asyncio.sleep(_RETRY_SECONDS)
                     continue
@@ -285,8 +289,12 @@ class SmartSession:
                 f"limit must be an integer from 1 to {settings.max_limit}, not {limit!r}",
             )
         if self._smart.synced is None:
+            why = self._smart.problem
             return _tool_error(
-                request, "the tool search index is still being built; try again in a few seconds"
+                request,
+                f"tool search is unavailable: {why}"
+                if why
+                else "the tool search index is still being built; try again in a few seconds",
             )
         visible = self._smart.visible(self._scope)
         try:

@@ -21,8 +21,11 @@ from mcp.shared.exceptions import MCPError
 
 from hub_proxy.search.corpus import load_server
 from tests.hub_proxy.bridge_process import only_text, until
+from tests.hub_proxy.search.test_stores import drop_index
 from tests.hub_proxy.smart_hub import EVAL_DIR, call_found, write_corpus_config
 from tests.hub_proxy.test_standalone_hub import Hub, connected, start_hub
+from tests.testbed.postgres import Postgres
+from tests.testbed.processes import free_port
 
 SERVERS = ("github", "gitlab", "todoist", "slack", "discord", "weather")
 POLICY_AND_GROUPS = """\
@@ -237,3 +240,48 @@ async def test_a_removed_server_leaves_the_search(smart_hub: Hub) -> None:
         return not any(tool["serverName"] == "todoist" for tool in found["tools"])
 
     await until(gone, within=60, what="todoist's tools to leave the search", every=0.5)
+
+
+def _two_servers(folder: Path) -> Path:
+    files = [EVAL_DIR / "tools" / f"{name}.json" for name in ("weather", "slack")]
+    return write_corpus_config(folder, files)
+
+
+async def test_a_database_that_is_down_fails_searches_not_calls(tmp_path: Path) -> None:
+    closed = f"postgresql://hub@127.0.0.1:{free_port()}/hub"
+    hub = start_hub(tmp_path, _two_servers, args=["--database-url", closed])
+    try:
+        with anyio.fail_after(TEST_SECONDS):
+            async with connected(hub.url("/mcp/$smart")) as client:
+                result = await client.call_tool("search_tools", {"query": "weather"})
+            async with connected(hub.url()) as client:
+                direct = await client.call_tool("slack__slack_list_channels", {})
+        assert result.is_error
+        assert "the search database 127.0.0.1" in only_text(result.content)
+        assert "is unavailable" in only_text(result.content)
+        assert json.loads(only_text(direct.content))["server"] == "slack"
+    finally:
+        hub.process.stop()
+
+
+async def test_a_hub_on_postgres_searches_its_shared_index(
+    tmp_path: Path, postgres: Postgres
+) -> None:
+    await drop_index(postgres.dsn)
+    hub = start_hub(tmp_path, _two_servers, args=["--database-url", postgres.dsn])
+    try:
+
+        async def found() -> dict[str, Any] | None:
+            async with connected(hub.url("/mcp/$smart")) as client:
+                result = await client.call_tool(
+                    "search_tools", {"query": "list the Slack channels", "limit": 3}
+                )
+            if result.is_error:
+                return None
+            answer: dict[str, Any] = json.loads(only_text(result.content))
+            return answer if answer["metadata"]["searched"] == 25 else None
+
+        answer = await until(found, within=600, what="the hub to index into PostgreSQL", every=1)
+        assert answer["tools"][0]["name"] == "slack__slack_list_channels"
+    finally:
+        hub.process.stop()
