@@ -210,8 +210,9 @@ class _Endpoints:
         await asyncio.gather(*(endpoint.close() for endpoint in endpoints))
 
     def _serves(self, key: str, catalog: Catalog) -> bool:
-        smart = self._smart is not None and underlying(key, catalog) is not None
-        return key in catalog.scopes or smart
+        if key in catalog.scopes:
+            return True
+        return self._smart is not None and underlying(key, catalog) is not None
 
     def _replaced(self, _old: Catalog, new: Catalog) -> None:
         for key in [key for key in self._by_key if not self._serves(key, new)]:
