@@ -59,7 +59,9 @@ from hub_proxy.search.texts import ToolKey
 # pg_advisory_xact_lock keys: one for migrations, one for writers.
 _MIGRATION_LOCK: Final = 0x6D637068_0001
 _WRITE_LOCK: Final = 0x6D637068_0002
+# A search waits this long for the database; a sync (thousands of rows) longer.
 _TIMEOUT: Final = 10.0
+_WRITE_TIMEOUT: Final = 300.0
 
 
 def _migrations(dimensions: int) -> tuple[str, ...]:
@@ -173,7 +175,7 @@ class PostgresStore:
                 min_size=1,
                 max_size=4,
                 timeout=_TIMEOUT,
-                command_timeout=_TIMEOUT,
+                command_timeout=_WRITE_TIMEOUT,
                 init=register_vector,
             )
 
@@ -341,6 +343,7 @@ class PostgresStore:
                 lexical.K1,
                 lexical.B,
                 DENSE_WEIGHT,
+                timeout=_TIMEOUT,
             )
         searched = int(rows[0]["searched"]) if rows else 0
         hits = tuple(
