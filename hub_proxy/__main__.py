@@ -27,6 +27,11 @@ and do is what the AccessPolicies in force allow, and nothing else.
 The web dashboard is served at ``/ui`` under the same sign-in and policies
 (see :mod:`hub_proxy.dashboard`; ``--ui-*`` settings).
 
+``/mcp/$smart`` and ``/mcp/$smart/{group}`` serve smart routing (see
+:mod:`hub_proxy.smart`): the tool search index lives in memory with the
+offline model unless ``--database-url`` (PostgreSQL with pgvector, shared by
+replicas) or ``--embedding-url`` (an OpenAI-compatible API) say otherwise.
+
 An invalid folder or access-control setting at start is exit status 2 with
 every problem listed: the same contract as a command-line usage error, because
 the configuration is the command line of a standalone hub.
@@ -57,6 +62,14 @@ from hub_proxy.catalog import in_cluster, load_catalog
 from hub_proxy.dashboard import cli as dashboard_cli
 from hub_proxy.dashboard import mount as mount_dashboard
 from hub_proxy.live import LiveCatalog, log_catalog
+from hub_proxy.search import SearchError, SearchIndex
+from hub_proxy.search.embedding import Embedder
+from hub_proxy.search.embedding.local import LocalEmbedder
+from hub_proxy.search.embedding.openai import OpenAIEmbedder
+from hub_proxy.search.memory import MemoryStore
+from hub_proxy.search.postgres import PostgresStore
+from hub_proxy.search.store import Store
+from hub_proxy.smart import SmartRouting
 from hub_proxy.upstreams import Upstreams
 from mcphub_api.errors import LoadError
 from mcphub_runtime import cli, logs
@@ -91,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8080, help="TCP port to listen on")
     _access_arguments(parser)
     dashboard_cli.add_arguments(parser)
+    _search_arguments(parser)
     args = parser.parse_args(argv)
     logs.configure(args.log_level, args.log_format)
     connection: kube.Connection | None = None
@@ -122,13 +136,20 @@ def main(argv: list[str] | None = None) -> int:
     except (AuthConfigError, OSError, ValueError) as exc:
         print(f"mcphub-hub: {exc}", file=sys.stderr)
         return 2
+    upstreams = Upstreams(catalog.servers)
+    try:
+        smart = SmartRouting(_search_index(args), live, upstreams, access)
+    except (SearchError, OSError, ValueError) as exc:
+        print(f"mcphub-hub: {exc}", file=sys.stderr)
+        return 2
     app = create_app(
         live,
-        Upstreams(catalog.servers),
+        upstreams,
         access,
         session_key,
         folder=None if args.cluster else args.config,
         cluster=(connection, args.namespace) if connection is not None else None,
+        smart=smart,
     )
     if dashboard is not None:
         mount_dashboard(app, access, session_key, dashboard)
@@ -212,6 +233,57 @@ def _access_arguments(parser: argparse.ArgumentParser) -> None:
         help="the hub's URL as clients reach it (https), for OAuth protected-resource "
         "metadata; default: from each request",
     )
+
+
+def _search_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "smart routing",
+        "tool search at /mcp/$smart: in memory with the offline model unless told otherwise",
+    )
+    group.add_argument(
+        "--database-url",
+        metavar="URL",
+        help="PostgreSQL with pgvector holding the search index, shared by replicas "
+        "(postgresql://user:password@host/db); default: in memory",
+    )
+    group.add_argument(
+        "--embedding-url",
+        metavar="URL",
+        help="an OpenAI-compatible embeddings API (its /v1 base URL); default: the offline "
+        "model all-MiniLM-L6-v2 on the CPU",
+    )
+    group.add_argument(
+        "--embedding-model",
+        default="text-embedding-3-small",
+        help="the model the --embedding-url API embeds with",
+    )
+    group.add_argument(
+        "--embedding-dimensions",
+        type=int,
+        default=1536,
+        help="the size of its vectors",
+    )
+    group.add_argument(
+        "--embedding-key-file",
+        type=Path,
+        metavar="FILE",
+        help="file holding the API key (a mounted Secret)",
+    )
+
+
+def _search_index(args: argparse.Namespace) -> SearchIndex:
+    embedder: Embedder
+    if args.embedding_url:
+        embedder = OpenAIEmbedder(
+            args.embedding_url,
+            args.embedding_model,
+            args.embedding_dimensions,
+            key_file=args.embedding_key_file,
+        )
+    else:
+        embedder = LocalEmbedder()
+    store: Store = PostgresStore(args.database_url) if args.database_url else MemoryStore()
+    return SearchIndex(store, embedder)
 
 
 def _access_control(

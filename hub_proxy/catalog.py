@@ -62,6 +62,7 @@ from mcphub_api.secret import Secret
 # name at the first "__" is therefore never ambiguous.
 SEPARATOR: Final = "__"
 API_KEY_LABEL: Final = "mcphub.dev/api-key"
+DESCRIPTION_ANNOTATION: Final = "mcphub.dev/description"
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,8 @@ class ServerEntry:
     policy: ToolPolicy | None
     # ``sessionMode: perClient``: every downstream session gets an upstream of its own.
     per_client: bool = False
+    # What the server is for, from its ``mcphub.dev/description`` annotation: tool search reads it.
+    description: str = ""
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,15 @@ class Scope:
 
 
 @dataclass(frozen=True)
+class SmartSettings:
+    """A group's ``spec.smartRouting``, when enabled: /mcp/$smart/{group} serves it."""
+
+    default_limit: int = 10
+    max_limit: int = 50
+    min_score: float = 0.0
+
+
+@dataclass(frozen=True)
 class Catalog:
     """The servers to run, the scopes to serve, and what had to be left out and why."""
 
@@ -131,6 +143,8 @@ class Catalog:
     definitions: Mapping[tuple[str, str], MCPServer | MCPGroup] = dataclasses.field(
         default_factory=dict
     )
+    # Groups with smart routing enabled, with its settings.
+    smart: Mapping[str, SmartSettings] = dataclasses.field(default_factory=dict)
 
     # Cached: every session compares it when the catalog is replaced, and the
     # catalog, frozen, never changes under the cache.
@@ -204,6 +218,13 @@ def build_catalog(
         api_keys=tuple(s for s in secrets if API_KEY_LABEL in s.metadata.labels),
         groups=frozenset(group.metadata.name for group in groups),
         definitions=_definitions(servers, groups),
+        smart={
+            group.metadata.name: SmartSettings(
+                routing.default_limit, routing.max_limit, routing.min_score
+            )
+            for group in groups
+            if (routing := group.spec.smart_routing) is not None and routing.enabled
+        },
     )
 
 
@@ -269,6 +290,7 @@ def _runnable(
         launch=launch,
         policy=server.spec.tools,
         per_client=server.spec.session_mode == "perClient",
+        description=(server.metadata.annotations or {}).get(DESCRIPTION_ANNOTATION, ""),
     )
 
 
