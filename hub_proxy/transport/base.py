@@ -55,6 +55,8 @@ DEFAULT_MAX_BODY_BYTES: Final = 4 * 1024 * 1024
 JSON: Final = "application/json"
 SSE: Final = "text/event-stream"
 SESSION_ID_SHOWN: Final = 64  # echo at most this much of an unknown session id
+# What access logs show for a request whose client left first (nginx's "client closed request").
+CLIENT_GONE: Final = 499
 _CLOSE_WAIT_SECONDS: Final = 5.0
 _LOOPBACK_HOSTS: Final = frozenset({"localhost", "127.0.0.1", "::1"})
 _LOGGED_ID_CHARS: Final = 8  # enough to find a session in the logs, too little to use it
@@ -409,6 +411,13 @@ async def dispatch(
         return await handler(request)
     except RefusalError as refusal:
         return refusal.response()
+    except ConnectionResetError:
+        # The client went away before anything was streamed (mid-body, say).
+        # Answered, not raised: aiohttp logs an exception that escapes a
+        # handler as a server error, with its traceback, and a client
+        # hanging up is not one.  Handlers that stream catch it themselves.
+        logger.debug("client went away", extra={"path": request.path})
+        return web.Response(status=CLIENT_GONE)
 
 
 def check_origin(request: web.Request, allowed: frozenset[str]) -> None:
@@ -432,11 +441,9 @@ def json_response(
     )
 
 
-async def event_stream(
-    request: web.Request, headers: Mapping[str, str] | None = None
-) -> web.StreamResponse:
-    """Start an SSE response."""
-    stream = web.StreamResponse(
+def sse_response(headers: Mapping[str, str] | None = None) -> web.StreamResponse:
+    """An SSE response, not started yet: a handler holds it before the first write can fail."""
+    return web.StreamResponse(
         headers={
             "Content-Type": SSE,
             "Cache-Control": "no-cache, no-transform",
@@ -445,6 +452,13 @@ async def event_stream(
             **(headers or {}),
         }
     )
+
+
+async def event_stream(
+    request: web.Request, headers: Mapping[str, str] | None = None
+) -> web.StreamResponse:
+    """Start an SSE response."""
+    stream = sse_response(headers)
     await stream.prepare(request)
     return stream
 

@@ -60,10 +60,10 @@ from hub_proxy.transport.base import (
     SessionCore,
     SessionFactory,
     dispatch,
-    event_stream,
     owner_of,
     pump,
     read_message,
+    sse_response,
 )
 from hub_proxy.transport.session_ids import RandomSessionIds
 
@@ -129,14 +129,18 @@ class SSEEndpoint:
             extra={"session": session.session_id, "path": request.path, "owner": owner or None},
         )
         reason = "the server ended the stream"
+        stream = sse_response()
         try:
-            stream = await event_stream(request)
+            await stream.prepare(request)
             endpoint = f"{request.rel_url.raw_path}?{SESSION_QUERY}={session.session_id}"
             await stream.write(f"event: endpoint\ndata: {endpoint}\n\n".encode())
             await pump(stream, session.outbox, self._options.keepalive_seconds)
-        except (ConnectionResetError, asyncio.CancelledError):
-            # A write to a gone client fails, or aiohttp cancels the handler
-            # when the connection drops; shutdown instead ends the loop above.
+        except ConnectionResetError:
+            # A write to a gone client fails; shutdown instead ends the loop above.
+            # Returned, not raised: a client hanging up is no server error.
+            reason = "the client closed its stream"
+        except asyncio.CancelledError:
+            # aiohttp cancels the handler when the connection drops, if told to.
             reason = "the client closed its stream"
             raise
         finally:

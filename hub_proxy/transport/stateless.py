@@ -151,6 +151,7 @@ from pydantic import ValidationError
 
 from hub_proxy.transport import jsonrpc
 from hub_proxy.transport.base import (
+    CLIENT_GONE,
     KEEPALIVE,
     EndpointOptions,
     RefusalError,
@@ -175,8 +176,6 @@ _LOG_LEVELS: Final[tuple[str, ...]] = get_args(LoggingLevel)  # least severe fir
 # What a listen may subscribe to, as capability names.
 _KINDS: Final = ("tools", "prompts", "resources")
 _OK: Final = 200
-# What access logs show for a request whose client left first (nginx's "client closed request").
-_CLIENT_GONE: Final = 499
 # aiohttp tells a handler nothing when its client goes away, short of
 # cancelling every handler of the server mid-await (handler_cancellation), so
 # an exchange looks: a closed connection has lost its transport.
@@ -471,7 +470,7 @@ class StatelessEndpoint:
             )
             # Returned, not raised: aiohttp finishes a response to a client that
             # is gone quietly, and logs an exception as a server error.
-            return stream if stream is not None else web.Response(status=_CLIENT_GONE)
+            return stream if stream is not None else web.Response(status=CLIENT_GONE)
         finally:
             gone.cancel()
 

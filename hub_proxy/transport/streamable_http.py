@@ -101,11 +101,11 @@ from hub_proxy.transport.base import (
     SessionFactory,
     dispatch,
     event,
-    event_stream,
     json_response,
     owner_of,
     pump,
     read_message,
+    sse_response,
 )
 from hub_proxy.transport.stateless import StatelessEndpoint
 
@@ -289,13 +289,13 @@ class StreamableHTTPEndpoint:
         session.last_active = time.monotonic()
         listener = _Listener()
         session.attach(listener)
+        stream = sse_response({SESSION_HEADER: session.session_id})
         try:
-            stream = await event_stream(request, {SESSION_HEADER: session.session_id})
+            await stream.prepare(request)
             await pump(stream, listener.outbox, self._options.keepalive_seconds)
         except ConnectionResetError:
-            # aiohttp takes this as the client going away, quietly.
+            # Returned, not raised: a client hanging up is no server error.
             logger.info("client closed its GET stream", extra={"session": session.session_id})
-            raise
         finally:
             session.detach(listener)
             session.last_active = time.monotonic()
@@ -321,8 +321,9 @@ class StreamableHTTPEndpoint:
             return json_response(
                 message, headers={SESSION_HEADER: session.session_id} if opened else None
             )
+        stream = sse_response({SESSION_HEADER: session.session_id})
         try:
-            stream = await event_stream(request, {SESSION_HEADER: session.session_id})
+            await stream.prepare(request)
             while True:
                 await stream.write(event(message))
                 if isinstance(message, jsonrpc.Result | jsonrpc.Error):
@@ -334,7 +335,8 @@ class StreamableHTTPEndpoint:
                 extra={"session": session.session_id, "id": exchange.request.id},
             )
             session.reroute(exchange, [message])
-            raise
+            # Returned, not raised: a client hanging up is no server error.
+            return stream
 
     def _check_protocol_version(
         self, request: web.Request, request_id: jsonrpc.RequestId | None

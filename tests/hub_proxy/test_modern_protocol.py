@@ -117,6 +117,8 @@ async def test_closing_a_calls_stream_cancels_the_call(hub: Hub) -> None:
             )
             echoed = await client.call_tool("everything__echo", {"message": "still here"})
     assert only_text(echoed.content) == "Echo: still here"
+    # A client hanging up is no server error.
+    assert "Error handling request" not in hub.process.log_path.read_text()
 
 
 def modern_post(method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
