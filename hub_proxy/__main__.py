@@ -82,6 +82,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=8080, help="TCP port to listen on")
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=_env_int("MCPHUB_METRICS_PORT"),
+        help="serve /metrics on this port of --host instead of beside the MCP endpoints: "
+        "metrics name servers and policies, so keep them off the port clients reach "
+        "[MCPHUB_METRICS_PORT]",
+    )
     _access_arguments(parser)
     args = parser.parse_args(argv)
     logs.configure()
@@ -120,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         session_key,
         folder=None if args.cluster else args.config,
         cluster=(connection, args.namespace) if connection is not None else None,
+        metrics_at=(args.host, args.metrics_port) if args.metrics_port is not None else None,
     )
     if reviews is not None:
         app.on_cleanup.append(lambda _app: reviews.close())
@@ -132,6 +141,18 @@ def main(argv: list[str] | None = None) -> int:
         print=None,
     )
     return 0
+
+
+def _env_int(name: str) -> int | None:
+    """An integer setting from the environment, for a flag's default; unset or empty is None."""
+    value = os.environ.get(name)
+    if not value:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        print(f"mcphub-hub: {name} must be an integer, not {value!r}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def _access_arguments(parser: argparse.ArgumentParser) -> None:

@@ -4,8 +4,8 @@
 one question about one item; this module puts both in front of the hub's MCP
 endpoints, with the catalog as it is at the moment of each request.
 
-Authentication is an aiohttp middleware over every path under ``/mcp`` and
-``/sse``, so no endpoint can forget it; probes, metrics and the
+Authentication is an aiohttp middleware over every path under ``/mcp``,
+``/sse`` and ``/status``, so no endpoint can forget it; probes, metrics and the
 protected-resource metadata stay open, because a load balancer and an OAuth
 client must reach them before they hold a credential.  A request that cannot
 be authenticated gets 401 with a JSON-RPC error body (SDK clients show its
@@ -55,7 +55,7 @@ from hub_proxy.transport import OWNER, jsonrpc
 from mcphub_api import AccessPolicy
 
 CALLER: Final[contextvars.ContextVar[Principal]] = contextvars.ContextVar("mcphub_caller")
-PROTECTED_PREFIXES: Final = ("/mcp", "/sse")
+PROTECTED_PREFIXES: Final = ("/mcp", "/sse", "/status")
 RESOURCE_NAME: Final = "mcphub"
 
 logger = logging.getLogger(__name__)
@@ -108,6 +108,11 @@ class AccessControl:
     async def close(self, _app: web.Application) -> None:
         """Write the audit lines still batched, so that the last calls before a stop are audited."""
         self._audit.flush()
+
+    def sees(self, principal: Principal, server: str) -> bool:
+        """Whether ``principal`` may list anything of ``server``; if not, the server is unknown
+        to it (see :meth:`~hub_proxy.auth.policy.Evaluator.sees`)."""
+        return self.evaluator.sees(principal, server)
 
     def visible(self, principal: Principal, kind: ItemKind, items: Sequence[Item]) -> list[bool]:
         """Which of a list's items the principal may see, audited as one list."""

@@ -64,6 +64,14 @@ that decided, for the audit log.  When several could, the first wins in the
 order of policy namespace, policy name and rule index, so the same policies
 always give the same answer whatever order the catalog read them in.
 
+Whether a server exists, for a caller.  Someone who may list nothing of a
+server must not learn that it exists, from an endpoint or a status page, any
+more than a hidden tool can be learnt of by calling it.  :meth:`Evaluator.sees`
+answers that from the rules alone -- some allow on listing some kind of the
+server's items, not undone by a deny of every item of that kind -- because
+items come and go with the server's health, and a name must not flicker
+between known and unknown while a server restarts.
+
 Speed.  A list of hundreds of tools is filtered item by item on every
 request, and authentication plus authorization of a call has a budget of
 0.2 ms, so the evaluator does its work up front.  It is built once per change
@@ -109,6 +117,9 @@ _KIND_OF_ACTION: Final[Mapping[Action, ItemKind | None]] = {
     "get": "prompt",
 }
 
+_KINDS: Final[tuple[ItemKind, ...]] = ("tool", "prompt", "resource")
+_NOTHING: Final = "(?!)"  # a regular expression that never matches
+
 PRINCIPAL_CACHE_SIZE: Final = 4096
 DECISION_CACHE_SIZE: Final = 65536
 
@@ -152,8 +163,8 @@ NO_MATCHING_ALLOW: Final = Decision(False, None, None, "no matching allow")
 
 def _glob(patterns: Iterable[str]) -> re.Pattern[str]:
     """One regex that matches what any of ``patterns`` matches under fnmatchcase."""
-    # "(?!)" never matches: a target or item list that is absent or empty covers nothing.
-    return re.compile("|".join(fnmatch.translate(pattern) for pattern in patterns) or "(?!)")
+    # A target or item list that is absent or empty covers nothing.
+    return re.compile("|".join(fnmatch.translate(pattern) for pattern in patterns) or _NOTHING)
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,6 +301,7 @@ class _Grants:
     def __init__(self, rules: Sequence[_CompiledRule]) -> None:
         self._rules = rules
         self._left: dict[tuple[Action, ItemKind, str], tuple[_Applied, ...]] = {}
+        self._sees: dict[str, bool] = {}
 
     def applying(self, action: Action, kind: ItemKind, server: str) -> tuple[_Applied, ...]:
         key = (action, kind, server)
@@ -298,6 +310,23 @@ class _Grants:
             applied = (rule.applied(action, kind, server) for rule in self._rules)
             left = self._left[key] = tuple(a for a in applied if a is not None)
         return left
+
+    def sees(self, server: str) -> bool:
+        """Whether some rule lets the principal list something of ``server``."""
+        seen = self._sees.get(server)
+        if seen is None:
+            seen = self._sees[server] = any(self._lists(kind, server) for kind in _KINDS)
+        return seen
+
+    def _lists(self, kind: ItemKind, server: str) -> bool:
+        for applied in self.applying("list", kind, server):
+            if applied.decision.allowed:
+                if applied.names is not None and applied.names.pattern == _NOTHING:
+                    continue  # an allow of an empty list of names opens nothing
+                return True
+            if applied.names is None and applied.filters is None:
+                return False  # a deny of every item of the kind, ahead of any allow
+        return False
 
 
 class Evaluator:
@@ -342,6 +371,18 @@ class Evaluator:
 
     def allows(self, principal: Principal, action: Action, item: Item) -> bool:
         return self.decide(principal, action, item).allowed
+
+    def sees(self, principal: Principal, server: str) -> bool:
+        """Whether ``principal`` may list anything at all of ``server``, judged by the rules.
+
+        Items are not looked at: a server that is down, or not listed yet, has
+        none, and whether it is known to a caller must not change with that.
+        So this errs on the side of "yes": an allow narrowed to names the
+        server happens not to have still counts, while no allow, or a deny of
+        every item of every kind, is "no".  Remembered per server with the
+        principal's grants.
+        """
+        return self._grants_of(principal).sees(server)
 
     def _evaluate(self, principal: Principal, action: Action, item: Item) -> Decision:
         kind = _KIND_OF_ACTION[action]

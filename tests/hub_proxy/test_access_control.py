@@ -531,6 +531,36 @@ async def test_path_tricks_reach_no_scope_beyond_the_policy(guarded: Guarded, pa
         assert answer.status == 404, (path, answer.status, answer.body)
 
 
+async def opened(url: str, headers: Mapping[str, str]) -> Answer:
+    """How a scope answers a client opening a session: initialize, or a legacy stream's GET."""
+    if "/sse" not in url:
+        return await initialize(url, headers)
+    async with (
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as client,
+        client.get(url, headers={"Accept": "text/event-stream", **headers}) as response,
+    ):
+        body = await response.json() if response.status != 200 else None
+        return Answer(response.status, dict(response.headers), body)
+
+
+@pytest.mark.parametrize("transport", ["/mcp", "/sse"])
+async def test_a_scope_the_caller_may_see_nothing_of_answers_as_an_unknown_name(
+    guarded: Guarded, transport: str
+) -> None:
+    alice = credentials(guarded.alice())  # granted time, nothing of everything
+    hidden = await opened(guarded.hub.url(f"{transport}/everything"), alice)
+    unknown = await opened(guarded.hub.url(f"{transport}/nosuchthing"), alice)
+    assert hidden.status == unknown.status == 404
+    assert hidden.body == json.loads(json.dumps(unknown.body).replace("nosuchthing", "everything"))
+    # What alice may see is served: a server, a group with it as a member, and the root.
+    for path in ("/time", "/narrow", ""):
+        assert (await opened(guarded.hub.url(f"{transport}{path}"), alice)).status == 200, path
+    # The CI key sees everything's echo: a group with everything in it is known to it.
+    ci = credentials(api_key=CI_KEY)
+    assert (await opened(guarded.hub.url(f"{transport}/team"), ci)).status == 200
+    assert (await opened(guarded.hub.url(f"{transport}/narrow"), ci)).status == 404
+
+
 async def test_a_group_grant_covers_only_what_the_group_publishes(guarded: Guarded) -> None:
     bob = credentials(guarded.jwks_user("bob", ["team-a"]))
     # narrow publishes time's get_* tools only; its grant opens nothing else of time.
