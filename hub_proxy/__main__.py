@@ -52,6 +52,12 @@ from hub_proxy.auth.sealing import load_key
 from hub_proxy.bridge import logs
 from hub_proxy.catalog import in_cluster, load_catalog
 from hub_proxy.live import LiveCatalog, log_catalog
+from hub_proxy.transport import EndpointOptions, SessionLimits, Sessions
+from hub_proxy.transport.sessions import (
+    DEFAULT_IDLE_SECONDS,
+    DEFAULT_MAX_SESSIONS,
+    DEFAULT_MAX_SESSIONS_PER_OWNER,
+)
 from hub_proxy.upstreams import Upstreams
 from mcphub_api.errors import LoadError
 
@@ -90,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         "metrics name servers and policies, so keep them off the port clients reach "
         "[MCPHUB_METRICS_PORT]",
     )
+    _session_arguments(parser)
     _access_arguments(parser)
     args = parser.parse_args(argv)
     logs.configure()
@@ -118,6 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         access = _access_control(args, live, reviews)
         session_key = _session_key(args.session_key)
+        limits = SessionLimits(
+            args.max_sessions, args.max_sessions_per_principal, args.session_idle_timeout
+        )
     except (AuthConfigError, OSError, ValueError) as exc:
         print(f"mcphub-hub: {exc}", file=sys.stderr)
         return 2
@@ -126,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         Upstreams(catalog.servers),
         access,
         session_key,
+        options=EndpointOptions(sessions=Sessions(limits)),
         folder=None if args.cluster else args.config,
         cluster=(connection, args.namespace) if connection is not None else None,
         metrics_at=(args.host, args.metrics_port) if args.metrics_port is not None else None,
@@ -141,6 +152,35 @@ def main(argv: list[str] | None = None) -> int:
         print=None,
     )
     return 0
+
+
+def _session_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "sessions", "how many MCP sessions the hub holds (legacy SSE streams count too)"
+    )
+    group.add_argument(
+        "--max-sessions",
+        type=int,
+        default=_env_int("MCPHUB_MAX_SESSIONS") or DEFAULT_MAX_SESSIONS,
+        help="sessions this replica holds at most; more are refused with 503 "
+        f"[MCPHUB_MAX_SESSIONS, else {DEFAULT_MAX_SESSIONS}]",
+    )
+    group.add_argument(
+        "--max-sessions-per-principal",
+        type=int,
+        default=_env_int("MCPHUB_MAX_SESSIONS_PER_PRINCIPAL") or DEFAULT_MAX_SESSIONS_PER_OWNER,
+        help="sessions one principal (user, API key, ServiceAccount; all anonymous callers "
+        "are one) holds at most on this replica; more are refused with 429 "
+        f"[MCPHUB_MAX_SESSIONS_PER_PRINCIPAL, else {DEFAULT_MAX_SESSIONS_PER_OWNER}]",
+    )
+    group.add_argument(
+        "--session-idle-timeout",
+        type=float,
+        default=_env_int("MCPHUB_SESSION_IDLE_TIMEOUT") or DEFAULT_IDLE_SECONDS,
+        metavar="SECONDS",
+        help="a session with nothing in flight and no stream open this long is closed "
+        f"[MCPHUB_SESSION_IDLE_TIMEOUT, else {DEFAULT_IDLE_SECONDS:g}]",
+    )
 
 
 def _env_int(name: str) -> int | None:

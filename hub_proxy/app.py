@@ -73,6 +73,7 @@ from hub_proxy.status import Status, export_metrics, metrics, metrics_listener
 from hub_proxy.transport import (
     EndpointOptions,
     SessionFactory,
+    Sessions,
     SSEEndpoint,
     StreamableHTTPEndpoint,
     jsonrpc,
@@ -121,6 +122,9 @@ def create_app(
     app.router.add_get(WELL_KNOWN_PATH, access.metadata)
     app.router.add_get(f"{WELL_KNOWN_PATH}/{{path:.*}}", access.metadata)
     base = options or EndpointOptions()
+    if base.sessions is None:
+        # One table for every endpoint: its limits are the process's.
+        base = dataclasses.replace(base, sessions=Sessions())
     for prefix, transport in (
         ("/mcp", _streamable(live, base, session_key)),
         ("/sse", _legacy(base)),

@@ -38,17 +38,22 @@ import functools
 import hashlib
 import itertools
 import logging
+import math
 import urllib.parse
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, TypeVar
 
 from aiohttp import web
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
 from hub_proxy.transport import jsonrpc
 from hub_proxy.transport.session_ids import RandomSessionIds, SessionIds
+
+if TYPE_CHECKING:
+    # Only named here: the table refuses sessions with this module's RefusalError.
+    from hub_proxy.transport.sessions import Sessions
 
 DEFAULT_MAX_BODY_BYTES: Final = 4 * 1024 * 1024
 
@@ -65,6 +70,13 @@ _RANDOM_SESSION_IDS: Final = RandomSessionIds()
 
 OWNER: Final = web.RequestKey("mcphub.owner", str)
 """Who makes an HTTP request, as an opaque string; set by the application's middleware."""
+
+CREDENTIAL_EXPIRES: Final = web.RequestKey("mcphub.credential_expires", float)
+"""When the credential of an HTTP request stops being valid, in seconds since the epoch.
+
+Set by the application's middleware where credentials expire (a JWT); a
+session ends when the credential of the request that last used it expires.
+"""
 
 logger = logging.getLogger(__name__)
 
@@ -144,14 +156,15 @@ class EndpointOptions:
     # A comment line on idle SSE streams, so proxies keep them open and a dead
     # client is noticed.
     keepalive_seconds: float = 15.0
-    # Sessions with nothing in flight and no stream open for this long are
-    # closed when the next session opens.
-    session_idle_seconds: float = 3600.0
     # Messages kept for a client that has no GET stream open.
     backlog: int = 256
     # Where session ids come from, and whether an id this process does not
     # hold may carry on here (another replica issued it).
     session_ids: SessionIds = _RANDOM_SESSION_IDS
+    # The table the endpoint enters its sessions in, for limits, idle reaping
+    # and ending them by owner; endpoints given the same table share its
+    # limits.  None: a table of the endpoint's own, with the default limits.
+    sessions: Sessions | None = None
 
 
 class RefusalError(TransportError):
@@ -362,6 +375,12 @@ def owner_of(request: web.Request) -> str:
     # Mapping.get loses the key's type; the annotation restores what OWNER promises.
     owner: str = request.get(OWNER, "")
     return owner
+
+
+def credential_expiry(request: web.Request) -> float:
+    """When the request's credential expires, as the application set it; never where unset."""
+    expires: float = request.get(CREDENTIAL_EXPIRES, math.inf)
+    return expires
 
 
 def _digest(owner: str) -> str:

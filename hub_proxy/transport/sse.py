@@ -46,6 +46,7 @@ noticed at the next write.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from typing import Final
 
@@ -59,6 +60,7 @@ from hub_proxy.transport.base import (
     Running,
     SessionCore,
     SessionFactory,
+    credential_expiry,
     dispatch,
     owner_of,
     pump,
@@ -66,6 +68,7 @@ from hub_proxy.transport.base import (
     sse_response,
 )
 from hub_proxy.transport.session_ids import RandomSessionIds
+from hub_proxy.transport.sessions import Ticket, table_of
 
 SESSION_QUERY: Final = "session_id"
 _SESSION_IDS: Final = RandomSessionIds()
@@ -76,7 +79,10 @@ logger = logging.getLogger(__name__)
 class _StreamSession(SessionCore[Running]):
     """One legacy session: everything for the client goes on its one stream, in order."""
 
-    def __init__(self, session_id: str, owner: str, factory: SessionFactory) -> None:
+    def __init__(
+        self, session_id: str, owner: str, factory: SessionFactory, ticket: Ticket
+    ) -> None:
+        self.ticket = ticket
         # ``None`` ends the stream.
         self.outbox: asyncio.Queue[jsonrpc.Message | None] = asyncio.Queue()
         super().__init__(session_id, owner, factory)
@@ -103,6 +109,7 @@ class SSEEndpoint:
     def __init__(self, sessions: SessionFactory, options: EndpointOptions | None = None) -> None:
         self._factory = sessions
         self._options = options or EndpointOptions()
+        self._table = table_of(self._options.sessions)
         self._sessions: dict[str, _StreamSession] = {}
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -116,14 +123,20 @@ class SSEEndpoint:
     async def close(self) -> None:
         """Close every session, which ends every stream, as on shutdown."""
         sessions, self._sessions = list(self._sessions.values()), {}
+        for session in sessions:
+            session.ticket.release()
         await asyncio.gather(
             *(session.close("the server is shutting down") for session in sessions)
         )
 
     async def _stream(self, request: web.Request) -> web.StreamResponse:
         owner = owner_of(request)
-        session = _StreamSession(_SESSION_IDS.issue(owner), owner, self._factory)
+        ticket = self._table.admit(owner)
+        session = _StreamSession(_SESSION_IDS.issue(owner), owner, self._factory, ticket)
         self._sessions[session.session_id] = session
+        # Never idle: it lives exactly as long as its stream.
+        ticket.watch(functools.partial(self._close_session, session))
+        ticket.expires_at(credential_expiry(request))
         logger.info(
             "legacy SSE session opened",
             extra={"session": session.session_id, "path": request.path, "owner": owner or None},
@@ -151,6 +164,7 @@ class SSEEndpoint:
         message = await read_message(request, self._options.max_body_bytes)
         request_id = message.id if isinstance(message, jsonrpc.Request) else None
         session = self._session_of(request, request_id)
+        session.ticket.expires_at(credential_expiry(request))
         if isinstance(message, jsonrpc.Request):
             session.start(message)
         else:
@@ -184,4 +198,5 @@ class SSEEndpoint:
             logger.info(
                 "legacy SSE session closed", extra={"session": session.session_id, "why": reason}
             )
+        session.ticket.release()
         await session.close(reason)

@@ -157,10 +157,13 @@ from hub_proxy.transport.base import (
     RefusalError,
     Session,
     SessionFactory,
+    credential_expiry,
     event,
     event_stream,
     json_response,
+    owner_of,
 )
+from hub_proxy.transport.sessions import Ticket, table_of
 
 _LISTEN: Final = "subscriptions/listen"
 # The envelope's keys: the application gets the request as the handshake era has it.
@@ -325,6 +328,7 @@ class StatelessEndpoint:
     ) -> None:
         self._factory = sessions
         self._options = options or EndpointOptions()
+        self._table = table_of(self._options.sessions)
         self._declines = declines
         self._running: dict[_Exchange, asyncio.Task[jsonrpc.Response]] = {}
         self._closed = asyncio.Event()
@@ -357,14 +361,22 @@ class StatelessEndpoint:
                 "the server asks them nothing",
                 request_id=message.id,
             )
-        exchange = _Exchange(message, _envelope_of(request, message))
+        envelope = _envelope_of(request, message)
+        # In the table, so that revoked or expired credentials end the stream
+        # too; a listen, which stays open, counts as a session.
+        ticket = self._table.admit(
+            owner_of(request), counted=message.method == _LISTEN, request_id=message.id
+        )
+        exchange = _Exchange(message, envelope)
         # Made here, the task runs in this HTTP request's context: whatever the
         # application's middleware put there (the hub's caller) is the session's.
         task = asyncio.create_task(self._answer(exchange))
         self._running[exchange] = task
         # A callback, not an await: the answer is due even if the handler is
         # cancelled before its first step.
-        task.add_done_callback(functools.partial(self._finish, exchange))
+        task.add_done_callback(functools.partial(self._finish, exchange, ticket))
+        ticket.watch(functools.partial(_end, exchange, task))
+        ticket.expires_at(credential_expiry(request))
         return await self._respond(request, exchange, task)
 
     def close(self) -> None:
@@ -425,8 +437,11 @@ class StatelessEndpoint:
         await self._closed.wait()
         return request.respond({"_meta": subscription.meta})
 
-    def _finish(self, exchange: _Exchange, task: asyncio.Task[jsonrpc.Response]) -> None:
+    def _finish(
+        self, exchange: _Exchange, ticket: Ticket, task: asyncio.Task[jsonrpc.Response]
+    ) -> None:
         del self._running[exchange]
+        ticket.release()
         request = exchange.call
         if task.cancelled():
             response: jsonrpc.Response = request.fail(
@@ -473,6 +488,12 @@ class StatelessEndpoint:
             return stream if stream is not None else web.Response(status=CLIENT_GONE)
         finally:
             gone.cancel()
+
+
+async def _end(exchange: _Exchange, task: asyncio.Task[jsonrpc.Response], reason: str) -> None:
+    """End an exchange from outside, as the table does when its credentials are no longer good."""
+    exchange.cancel_reason = f"the request was ended: {reason}"
+    task.cancel()
 
 
 def _envelope_of(request: web.Request, message: jsonrpc.Request) -> _Envelope:

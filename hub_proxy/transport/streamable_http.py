@@ -81,8 +81,8 @@ their callers.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Final
@@ -99,6 +99,7 @@ from hub_proxy.transport.base import (
     Running,
     SessionCore,
     SessionFactory,
+    credential_expiry,
     dispatch,
     event,
     json_response,
@@ -107,6 +108,7 @@ from hub_proxy.transport.base import (
     read_message,
     sse_response,
 )
+from hub_proxy.transport.sessions import Ticket, table_of
 from hub_proxy.transport.stateless import StatelessEndpoint
 
 SESSION_HEADER: Final = "Mcp-Session-Id"
@@ -140,16 +142,30 @@ class _Listener:
 class _ClientSession(SessionCore[_Exchange]):
     """One streamable HTTP session: request streams, GET streams and a backlog."""
 
-    def __init__(self, session_id: str, owner: str, backlog: int, factory: SessionFactory) -> None:
-        self.last_active = time.monotonic()
+    def __init__(
+        self,
+        session_id: str,
+        owner: str,
+        backlog: int,
+        factory: SessionFactory,
+        ticket: Ticket,
+    ) -> None:
+        self.ticket = ticket
         self._listeners: list[_Listener] = []
-        self._backlog: deque[jsonrpc.Message] = deque(maxlen=backlog)
+        # Made when first needed: most sessions keep a GET stream open, and an
+        # idle session should cost little (see the idle-sessions benchmark).
+        self._backlog: deque[jsonrpc.Message] | None = None
+        self._backlog_size = backlog
         self._backlog_overflowed = False
         super().__init__(session_id, owner, factory)
 
-    @property
-    def idle(self) -> bool:
+    def is_idle(self) -> bool:
         return not (self._inflight or self._awaiting or self._listeners)
+
+    def used(self, request: web.Request) -> None:
+        """A request of the session's: it is active now, with that request's credential."""
+        self.ticket.touch()
+        self.ticket.expires_at(credential_expiry(request))
 
     def attach(self, listener: _Listener) -> None:
         self._listeners.append(listener)
@@ -181,6 +197,8 @@ class _ClientSession(SessionCore[_Exchange]):
             listener.outbox.put_nowait(None)
 
     def _deliver(self, running: _Exchange, response: jsonrpc.Response) -> None:
+        # Idle time counts from the last answer, not from the request.
+        self.ticket.touch()
         running.response = response
         if running.attached:
             running.outbox.put_nowait(response)
@@ -200,6 +218,8 @@ class _ClientSession(SessionCore[_Exchange]):
         elif self._listeners:
             self._listeners[-1].outbox.put_nowait(message)
         else:
+            if self._backlog is None:
+                self._backlog = deque(maxlen=self._backlog_size)
             if len(self._backlog) == self._backlog.maxlen and not self._backlog_overflowed:
                 self._backlog_overflowed = True
                 logger.warning(
@@ -220,6 +240,7 @@ class StreamableHTTPEndpoint:
     ) -> None:
         self._factory = sessions
         self._options = options or EndpointOptions()
+        self._table = table_of(self._options.sessions)
         self._sessions: dict[str, _ClientSession] = {}
         # MCP 2026-07-28 and later, which have no sessions (see hub_proxy.transport.stateless).
         self._stateless = stateless
@@ -246,6 +267,8 @@ class StreamableHTTPEndpoint:
         sessions, self._sessions = list(self._sessions.values()), {}
         if self._stateless is not None:
             self._stateless.close()
+        for session in sessions:
+            session.ticket.release()
         await asyncio.gather(
             *(session.close("the server is shutting down") for session in sessions)
         )
@@ -264,12 +287,10 @@ class StreamableHTTPEndpoint:
         request_id = message.id if isinstance(message, jsonrpc.Request) else None
         self._check_protocol_version(request, request_id)
         if isinstance(message, jsonrpc.Request) and message.method == "initialize":
-            owner = owner_of(request)
-            session_id = self._options.session_ids.issue(owner)
-            session = await self._open_session(session_id, owner, "session opened")
+            session = self._open_session(None, owner_of(request), request_id)
         else:
-            session = await self._session_of(request, request_id)
-        session.last_active = time.monotonic()
+            session = self._session_of(request, request_id)
+        session.used(request)
         if not isinstance(message, jsonrpc.Request):
             await session.receive(message)
             return web.Response(status=202)
@@ -285,8 +306,8 @@ class StreamableHTTPEndpoint:
         if not _accepts(_accepted_types(request), SSE):
             raise RefusalError(406, f"Accept must list {SSE} to open the session's stream")
         self._check_protocol_version(request, None)
-        session = await self._session_of(request, None)
-        session.last_active = time.monotonic()
+        session = self._session_of(request, None)
+        session.used(request)
         listener = _Listener()
         session.attach(listener)
         stream = sse_response({SESSION_HEADER: session.session_id})
@@ -298,12 +319,12 @@ class StreamableHTTPEndpoint:
             logger.info("client closed its GET stream", extra={"session": session.session_id})
         finally:
             session.detach(listener)
-            session.last_active = time.monotonic()
+            session.ticket.touch()
         return stream
 
     async def _delete(self, request: web.Request) -> web.StreamResponse:
         self._check_protocol_version(request, None)
-        session = await self._session_of(request, None)
+        session = self._session_of(request, None)
         await self._close_session(session, "the client ended it")
         self._options.session_ids.ended(session.session_id)
         return web.Response(status=204)
@@ -357,7 +378,7 @@ class StreamableHTTPEndpoint:
                 data={"supported": list(supported), "requested": version},
             )
 
-    async def _session_of(
+    def _session_of(
         self, request: web.Request, request_id: jsonrpc.RequestId | None
     ) -> _ClientSession:
         """The session a request names, held here or carried over; else a refusal.
@@ -378,7 +399,7 @@ class StreamableHTTPEndpoint:
             if session.owned_by(owner):
                 return session
         elif self._options.session_ids.restore(session_id, owner):
-            return await self._open_session(session_id, owner, "session carried over")
+            return self._open_session(session_id, owner, request_id)
         raise RefusalError(
             404,
             f"unknown or expired session {session_id[:SESSION_ID_SHOWN]!r}; "
@@ -386,26 +407,26 @@ class StreamableHTTPEndpoint:
             request_id=request_id,
         )
 
-    async def _open_session(self, session_id: str, owner: str, event: str) -> _ClientSession:
-        # Idle means idle before this session: with a zero idle limit it would
-        # otherwise qualify itself.
-        horizon = time.monotonic() - self._options.session_idle_seconds
-        # Registered before the first await, so a concurrent request naming the
-        # same carried-over id finds this session rather than making another.
-        session = _ClientSession(session_id, owner, self._options.backlog, self._factory)
+    def _open_session(
+        self, session_id: str | None, owner: str, request_id: jsonrpc.RequestId | None
+    ) -> _ClientSession:
+        """A new session (``session_id`` None) or one carried over; refused over a limit."""
+        ticket = self._table.admit(owner, request_id=request_id)
+        event = "session opened" if session_id is None else "session carried over"
+        if session_id is None:
+            session_id = self._options.session_ids.issue(owner)
+        # Registered at once, so a concurrent request naming the same
+        # carried-over id finds this session rather than making another.
+        session = _ClientSession(session_id, owner, self._options.backlog, self._factory, ticket)
         self._sessions[session_id] = session
+        ticket.watch(functools.partial(self._close_session, session), session.is_idle)
         logger.info(event, extra={"session": session_id, "owner": owner or None})
-        await self._close_idle_sessions(horizon)
         return session
-
-    async def _close_idle_sessions(self, horizon: float) -> None:
-        idle = [s for s in self._sessions.values() if s.idle and s.last_active < horizon]
-        for session in idle:
-            await self._close_session(session, "idle for too long")
 
     async def _close_session(self, session: _ClientSession, reason: str) -> None:
         if self._sessions.pop(session.session_id, None) is not None:
             logger.info("session closed", extra={"session": session.session_id, "why": reason})
+        session.ticket.release()
         await session.close(reason)
 
 
