@@ -122,9 +122,11 @@ def create_app(
     app.router.add_get(WELL_KNOWN_PATH, access.metadata)
     app.router.add_get(f"{WELL_KNOWN_PATH}/{{path:.*}}", access.metadata)
     base = options or EndpointOptions()
-    if base.sessions is None:
-        # One table for every endpoint: its limits are the process's.
-        base = dataclasses.replace(base, sessions=Sessions())
+    # One table for every endpoint: its limits are the process's, and revoked
+    # credentials end their sessions wherever they are.
+    sessions = base.sessions if base.sessions is not None else Sessions()
+    base = dataclasses.replace(base, sessions=sessions)
+    access.on_revoked(lambda owners: sessions.end_owned_by(owners, "its credentials were revoked"))
     for prefix, transport in (
         ("/mcp", _streamable(live, base, session_key)),
         ("/sse", _legacy(base)),
