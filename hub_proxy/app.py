@@ -123,9 +123,10 @@ def create_app(
     app.router.add_get(f"{WELL_KNOWN_PATH}/{{path:.*}}", access.metadata)
     base = options or EndpointOptions()
     # One table for every endpoint: its limits are the process's, and revoked
-    # credentials end their sessions wherever they are.
+    # credentials end their sessions wherever they are.  The hub's streams are
+    # resumable (SEP-1699), so that its clients lose nothing it would not.
     sessions = base.sessions if base.sessions is not None else Sessions()
-    base = dataclasses.replace(base, sessions=sessions)
+    base = dataclasses.replace(base, sessions=sessions, resumable_streams=True)
     access.on_revoked(lambda owners: sessions.end_owned_by(owners, "its credentials were revoked"))
     for prefix, transport in (
         ("/mcp", _streamable(live, base, session_key)),

@@ -158,6 +158,13 @@ class EndpointOptions:
     keepalive_seconds: float = 15.0
     # Messages kept for a client that has no GET stream open.
     backlog: int = 256
+    # Streams a client of 2025-11-25 or later can resume (SEP-1699): event ids,
+    # a priming event with this retry delay, replay of up to ``replay_events``
+    # messages per stream after ``Last-Event-ID``; see
+    # hub_proxy.transport.streams.  Streamable HTTP only.
+    resumable_streams: bool = False
+    retry_milliseconds: int = 1000
+    replay_events: int = 64
     # Where session ids come from, and whether an id this process does not
     # hold may carry on here (another replica issued it).
     session_ids: SessionIds = _RANDOM_SESSION_IDS

@@ -40,12 +40,21 @@ Plugging in is two lines::
     endpoint = StreamableHTTPEndpoint(open_session)  # open_session(peer) -> Session
     endpoint.mount(app, "/mcp")
 
-The answer to a request is JSON unless something related was sent first, in
-which case the response switches to SSE on the spot: a plain ``tools/list``
-stays trivially debuggable with curl, and a long call with progress still
-streams.  Messages for a client that has no GET stream open are kept (up to a
-bound, oldest dropped) until it opens one, because clients open that stream a
-moment after initializing and a ``list_changed`` sent in that moment matters.
+Streams can be resumable (SEP-1699, :attr:`EndpointOptions.resumable_streams`;
+the hub's are, the bridge's not): then, for a session of 2025-11-25 or later,
+every request is answered with an SSE stream that opens with a priming event
+(an event id and a ``retry`` delay), every event carries an id, and a client
+whose connection dropped GETs the endpoint with ``Last-Event-ID`` to have the
+rest of that stream replayed -- only in its own session, so only to its owner
+-- and continued; a GET stream resumes the same way (see
+:mod:`hub_proxy.transport.streams`).  Otherwise, and always for older clients,
+the answer to a request is JSON unless something related was sent first, in
+which case the response switches to SSE on the spot, without event ids: a
+plain ``tools/list`` stays trivially debuggable with curl, a long call with
+progress still streams, and a dropped stream is not resumed.  Messages for a
+client that has no GET stream open are kept (up to a bound, oldest dropped)
+until it opens one, because clients open that stream a moment after
+initializing and a ``list_changed`` sent in that moment matters.
 
 A session belongs to whoever opened it: the owner the application set on the
 ``initialize`` POST (see :data:`~hub_proxy.transport.base.OWNER`).  Every later
@@ -66,14 +75,22 @@ answer where it was sent, a GET stream carries only what its own process
 sends, and a session's copies elsewhere close when idle, not on DELETE.  With
 the default random ids nothing moves: an id is valid only where it was issued.
 
-Resumability (``Last-Event-ID``) is not offered: events carry no ids, and a
-client that reconnects simply gets what is sent from then on.
+Resumption stays in one process too: a stream's events live in the memory of
+the process that wrote them, so a ``Last-Event-ID`` reaching another replica
+finds nothing to replay and is refused with 404, saying to send the request
+again.  A stream written to its end is forgotten at once, and a session keeps
+at most a few unfinished ones for a client to come back for.
+
+Sessions are entered in a :class:`~hub_proxy.transport.sessions.Sessions`
+table, which limits how many there are, closes idle ones, and ends those
+whose owner's credentials stop being good.
 
 Refusals follow the spec's statuses -- 400 for a malformed message, a missing
 session id or an unsupported ``MCP-Protocol-Version``, 403 for a browser
-origin that is neither loopback nor allowed, 404 for an unknown session, 406
-for a client that does not accept both JSON and SSE, 413 for a body over the
-limit, 415 for a body that is not JSON -- and every refusal body is a JSON-RPC
+origin that is neither loopback nor allowed, 404 for an unknown session or a
+stream that cannot be resumed, 406 for a client that does not accept both
+JSON and SSE, 413 for a body over the limit, 415 for a body that is not JSON,
+429 and 503 over a session limit -- and every refusal body is a JSON-RPC
 error that says what was wrong, because the SDK clients surface that text to
 their callers.
 """
@@ -101,18 +118,20 @@ from hub_proxy.transport.base import (
     SessionFactory,
     credential_expiry,
     dispatch,
-    event,
     json_response,
     owner_of,
-    pump,
     read_message,
     sse_response,
 )
 from hub_proxy.transport.sessions import Ticket, table_of
 from hub_proxy.transport.stateless import StatelessEndpoint
+from hub_proxy.transport.streams import RESUMABLE_SINCE, Stream, parse_event_id, priming, write
 
 SESSION_HEADER: Final = "Mcp-Session-Id"
 PROTOCOL_VERSION_HEADER: Final = "MCP-Protocol-Version"
+LAST_EVENT_ID_HEADER: Final = "Last-Event-ID"
+# Resumable streams kept per session for a client to come back for; the oldest go first.
+_STREAMS_KEPT: Final = 16
 # The code MCP 2026-07-28 gives "unsupported protocol version"; its data names
 # the versions that would work, which lets an SDK client in ``mode="auto"``
 # fall back from its ``server/discover`` probe to ``initialize``.
@@ -123,20 +142,13 @@ logger = logging.getLogger(__name__)
 
 @dataclass(eq=False)
 class _Exchange(Running):
-    """One POSTed request: what is related to it, then its response, in order."""
+    """One POSTed request: its stream, where what is related to it and its response go."""
 
-    outbox: asyncio.Queue[jsonrpc.Message] = field(default_factory=asyncio.Queue)
-    # False once the client dropped the request's stream: related messages then
-    # take the GET path, and the response has nowhere to go.
+    stream: Stream = field(kw_only=True)
+    # False once the client dropped a stream it cannot resume: related messages
+    # then take the GET path, and the response has nowhere to go.
     attached: bool = True
     response: jsonrpc.Response | None = None
-
-
-@dataclass(eq=False)
-class _Listener:
-    """One open GET stream; ``None`` in the outbox ends it."""
-
-    outbox: asyncio.Queue[jsonrpc.Message | None] = field(default_factory=asyncio.Queue)
 
 
 class _ClientSession(SessionCore[_Exchange]):
@@ -146,17 +158,23 @@ class _ClientSession(SessionCore[_Exchange]):
         self,
         session_id: str,
         owner: str,
-        backlog: int,
+        options: EndpointOptions,
         factory: SessionFactory,
         ticket: Ticket,
     ) -> None:
         self.ticket = ticket
-        self._listeners: list[_Listener] = []
-        # Made when first needed: most sessions keep a GET stream open, and an
-        # idle session should cost little (see the idle-sessions benchmark).
+        self._options = options
+        # The version ``initialize`` settled on; None for a session carried over.
+        self.protocol_version: str | None = None
+        # The GET streams being written, newest last.
+        self._listeners: list[Stream] = []
+        # Made when first needed, like ``_streams``: an idle session should cost
+        # little (see the idle-sessions benchmark).
         self._backlog: deque[jsonrpc.Message] | None = None
-        self._backlog_size = backlog
         self._backlog_overflowed = False
+        # Resumable streams by number, while a client may still come back for them.
+        self._streams: dict[int, Stream] | None = None
+        self._numbered = 0
         super().__init__(session_id, owner, factory)
 
     def is_idle(self) -> bool:
@@ -167,41 +185,87 @@ class _ClientSession(SessionCore[_Exchange]):
         self.ticket.touch()
         self.ticket.expires_at(credential_expiry(request))
 
-    def attach(self, listener: _Listener) -> None:
-        self._listeners.append(listener)
+    def resumable(self, request: web.Request) -> bool:
+        """Whether this request's streams get event ids and a priming event.
+
+        By the version the session settled on; a session carried over from
+        another process never saw it, and goes by the request's header.
+        """
+        if not self._options.resumable_streams:
+            return False
+        version = self.protocol_version or request.headers.get(PROTOCOL_VERSION_HEADER) or ""
+        return version >= RESUMABLE_SINCE
+
+    def stream(self) -> Stream:
+        """A new stream, numbered in the session."""
+        self._numbered += 1
+        return Stream(self._numbered, self._options.replay_events)
+
+    def keep(self, stream: Stream) -> None:
+        """Keep ``stream`` for the client to resume, until written to its end."""
+        if self._streams is None:
+            self._streams = {}
+        self._streams[stream.number] = stream
+        if len(self._streams) > _STREAMS_KEPT:
+            self._forget_oldest(self._streams)
+
+    def resumed(self, number: int) -> Stream | None:
+        """The stream ``number`` if the client may still resume it here."""
+        return self._streams.get(number) if self._streams is not None else None
+
+    def finished(self, stream: Stream) -> None:
+        """The stream was written to its end: nothing is left to resume."""
+        if self._streams is not None:
+            self._streams.pop(stream.number, None)
+
+    def attach(self, stream: Stream) -> None:
+        """Write ``stream`` as a GET stream: what the server says unprompted goes on it now."""
+        self._listeners.append(stream)
         while self._backlog:
-            listener.outbox.put_nowait(self._backlog.popleft())
+            stream.put(self._backlog.popleft())
 
-    def detach(self, listener: _Listener) -> None:
-        """Forget a GET stream; what it had not sent yet goes to another one or the backlog."""
-        self._listeners.remove(listener)
-        while not listener.outbox.empty():
-            message = listener.outbox.get_nowait()
-            if message is not None and not self.closed:
-                self._send(message, None)
+    def detach(self, stream: Stream, written: int, *, kept: bool) -> None:
+        """A GET stream's connection is gone; unless ``kept``, what it did not write goes on."""
+        self._listeners.remove(stream)
+        if kept or self.closed:
+            return
+        for _, message in stream.after(written):
+            self._send(message, None)
 
-    def reroute(self, exchange: _Exchange, unsent: list[jsonrpc.Message]) -> None:
-        """The client dropped a request's stream: send what is still owed elsewhere."""
+    def reroute(self, exchange: _Exchange, written: int) -> None:
+        """The client dropped a request's stream for good: send what is still owed elsewhere."""
         exchange.attached = False
-        while not exchange.outbox.empty():
-            unsent.append(exchange.outbox.get_nowait())
-        for message in unsent:
+        for _, message in exchange.stream.after(written):
             if isinstance(message, jsonrpc.Request | jsonrpc.Notification):
                 self._send(message, None)
 
+    def _forget_oldest(self, streams: dict[int, Stream]) -> None:
+        """Forget the oldest resumable stream that no connection is writing, if any."""
+        idle = next((stream for stream in streams.values() if not stream.writing), None)
+        if idle is None:
+            return  # every one is in use: the bound is the requests in flight
+        del streams[idle.number]
+        idle.close()
+        logger.info(
+            "a stream nobody resumed is forgotten",
+            extra={"session": self.session_id, "stream": idle.number},
+        )
+
     def _track(self, request: jsonrpc.Request, task: asyncio.Task[jsonrpc.Response]) -> _Exchange:
-        return _Exchange(request, task)
+        return _Exchange(request, task, stream=self.stream())
 
     def _closing(self) -> None:
-        for listener in self._listeners:
-            listener.outbox.put_nowait(None)
+        # Not the streams of requests in flight: their answers (cancelled) are coming.
+        running = {exchange.stream for exchange in self._inflight.values()}
+        for stream in {*self._listeners, *(self._streams or {}).values()} - running:
+            stream.close()
 
     def _deliver(self, running: _Exchange, response: jsonrpc.Response) -> None:
         # Idle time counts from the last answer, not from the request.
         self.ticket.touch()
         running.response = response
         if running.attached:
-            running.outbox.put_nowait(response)
+            running.stream.put(response, final=True)
         else:
             logger.info(
                 "answer dropped: the client closed the request's stream",
@@ -214,12 +278,12 @@ class _ClientSession(SessionCore[_Exchange]):
             return
         exchange = self._inflight.get(related_to) if related_to is not None else None
         if exchange is not None and exchange.attached:
-            exchange.outbox.put_nowait(message)
+            exchange.stream.put(message)
         elif self._listeners:
-            self._listeners[-1].outbox.put_nowait(message)
+            self._listeners[-1].put(message)
         else:
             if self._backlog is None:
-                self._backlog = deque(maxlen=self._backlog_size)
+                self._backlog = deque(maxlen=self._options.backlog)
             if len(self._backlog) == self._backlog.maxlen and not self._backlog_overflowed:
                 self._backlog_overflowed = True
                 logger.warning(
@@ -295,8 +359,12 @@ class StreamableHTTPEndpoint:
             await session.receive(message)
             return web.Response(status=202)
         exchange = session.start(message)
+        # Not initialize: its answer settles the version, and makes the session.
+        resumable = message.method != "initialize" and session.resumable(request)
+        if resumable:
+            session.keep(exchange.stream)
         try:
-            return await self._respond(request, session, exchange)
+            return await self._respond(request, session, exchange, resumable)
         finally:
             # No client can use a session whose initialize failed or never got answered.
             if message.method == "initialize" and not isinstance(exchange.response, jsonrpc.Result):
@@ -308,19 +376,88 @@ class StreamableHTTPEndpoint:
         self._check_protocol_version(request, None)
         session = self._session_of(request, None)
         session.used(request)
-        listener = _Listener()
-        session.attach(listener)
-        stream = sse_response({SESSION_HEADER: session.session_id})
+        resumable = session.resumable(request)
+        last_event = request.headers.get(LAST_EVENT_ID_HEADER)
+        if last_event is not None and resumable:
+            return await self._resume(request, session, last_event)
+        stream = session.stream()
+        stream.listening = True
+        if resumable:
+            session.keep(stream)
+        session.attach(stream)
         try:
-            await stream.prepare(request)
-            await pump(stream, listener.outbox, self._options.keepalive_seconds)
-        except ConnectionResetError:
-            # Returned, not raised: a client hanging up is no server error.
-            logger.info("client closed its GET stream", extra={"session": session.session_id})
+            return await self._stream(request, session, stream, 0, resumable=resumable)
         finally:
-            session.detach(listener)
+            session.detach(stream, stream.written, kept=resumable)
             session.ticket.touch()
-        return stream
+
+    async def _resume(
+        self, request: web.Request, session: _ClientSession, last_event: str
+    ) -> web.StreamResponse:
+        """GET with ``Last-Event-ID``: the rest of that stream, and then what follows on it."""
+        cursor = parse_event_id(last_event)
+        stream = session.resumed(cursor[0]) if cursor is not None else None
+        if cursor is None or stream is None:
+            raise RefusalError(
+                404,
+                f"no stream to resume after event {last_event[:SESSION_ID_SHOWN]!r} here: it "
+                "was written to its end, forgotten, or is held by another replica; send the "
+                "request again, or GET without Last-Event-ID for a new stream",
+            )
+        since = min(cursor[1], stream.last)
+        if stream.lost_after(since):
+            logger.warning(
+                "resumed stream lost messages beyond the replay bound",
+                extra={"session": session.session_id, "stream": stream.number},
+            )
+        logger.info(
+            "client resumed a stream",
+            extra={"session": session.session_id, "stream": stream.number, "after": since},
+        )
+        if stream.listening:
+            session.attach(stream)
+        try:
+            return await self._stream(request, session, stream, since, resumable=True)
+        finally:
+            if stream.listening:
+                session.detach(stream, stream.written, kept=True)
+
+    async def _stream(
+        self,
+        request: web.Request,
+        session: _ClientSession,
+        stream: Stream,
+        since: int,
+        *,
+        resumable: bool,
+    ) -> web.StreamResponse:
+        """Write ``stream`` after ``since`` as this request's SSE response, until it ends.
+
+        A resumable stream opens with a priming event; one written to its end
+        is forgotten.  A client hanging up is logged, and the response is
+        returned, not raised: it is no server error.
+        """
+        response = sse_response({SESSION_HEADER: session.session_id})
+        try:
+            await response.prepare(request)
+            if resumable:
+                await response.write(priming(stream, since, self._options.retry_milliseconds))
+            await write(
+                response,
+                stream,
+                since,
+                ids=resumable,
+                keepalive_seconds=self._options.keepalive_seconds,
+            )
+        except ConnectionResetError:
+            which = "its GET stream" if stream.listening else "a request's stream"
+            logger.info(
+                f"client closed {which}" + (", which it may resume" if resumable else ""),
+                extra={"session": session.session_id, "stream": stream.number},
+            )
+        if stream.done:
+            session.finished(stream)
+        return response
 
     async def _delete(self, request: web.Request) -> web.StreamResponse:
         self._check_protocol_version(request, None)
@@ -330,34 +467,40 @@ class StreamableHTTPEndpoint:
         return web.Response(status=204)
 
     async def _respond(
-        self, request: web.Request, session: _ClientSession, exchange: _Exchange
+        self,
+        request: web.Request,
+        session: _ClientSession,
+        exchange: _Exchange,
+        resumable: bool,
     ) -> web.StreamResponse:
-        """Answer a POSTed request: JSON if its response comes first, else an SSE stream."""
-        message = await exchange.outbox.get()
-        if isinstance(message, jsonrpc.Result | jsonrpc.Error):
-            # A failed initialize opened no session the client could use.
-            opened = not (
-                exchange.request.method == "initialize" and isinstance(message, jsonrpc.Error)
-            )
-            return json_response(
-                message, headers={SESSION_HEADER: session.session_id} if opened else None
-            )
-        stream = sse_response({SESSION_HEADER: session.session_id})
-        try:
-            await stream.prepare(request)
-            while True:
-                await stream.write(event(message))
-                if isinstance(message, jsonrpc.Result | jsonrpc.Error):
-                    return stream
-                message = await exchange.outbox.get()
-        except ConnectionResetError:
-            logger.info(
-                "client closed a request's stream",
-                extra={"session": session.session_id, "id": exchange.request.id},
-            )
-            session.reroute(exchange, [message])
-            # Returned, not raised: a client hanging up is no server error.
-            return stream
+        """Answer a POSTed request: an SSE stream, or JSON when that is all there is to say.
+
+        A resumable session gets a stream at once, opened by its priming event,
+        so that the client holds an event id before anything can be lost.
+        Otherwise the answer is JSON if the response comes first.
+        """
+        stream = exchange.stream
+        if not resumable:
+            await stream.arrived()
+            first = stream.first()
+            if isinstance(first, jsonrpc.Result | jsonrpc.Error) and stream.final:
+                return self._json_answer(session, exchange, first)
+        answered = await self._stream(request, session, stream, 0, resumable=resumable)
+        if not (resumable or stream.done):
+            session.reroute(exchange, stream.written)
+        return answered
+
+    def _json_answer(
+        self, session: _ClientSession, exchange: _Exchange, response: jsonrpc.Response
+    ) -> web.Response:
+        headers = {SESSION_HEADER: session.session_id}
+        if exchange.request.method == "initialize":
+            if isinstance(response, jsonrpc.Error):
+                # A failed initialize opened no session the client could use.
+                return json_response(response)
+            version = response.result.get("protocolVersion")
+            session.protocol_version = version if isinstance(version, str) else None
+        return json_response(response, headers=headers)
 
     def _check_protocol_version(
         self, request: web.Request, request_id: jsonrpc.RequestId | None
@@ -417,7 +560,7 @@ class StreamableHTTPEndpoint:
             session_id = self._options.session_ids.issue(owner)
         # Registered at once, so a concurrent request naming the same
         # carried-over id finds this session rather than making another.
-        session = _ClientSession(session_id, owner, self._options.backlog, self._factory, ticket)
+        session = _ClientSession(session_id, owner, self._options, self._factory, ticket)
         self._sessions[session_id] = session
         ticket.watch(functools.partial(self._close_session, session), session.is_idle)
         logger.info(event, extra={"session": session_id, "owner": owner or None})

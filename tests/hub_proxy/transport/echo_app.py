@@ -42,24 +42,33 @@ async def owner_from_header(
     return await handler(request)
 
 
-# A request the echo session answers only when cancelled, after telling the
-# client on the request's own stream that it started: the request's stream is SSE.
+# A request the echo session answers once released (or cancelled), after telling
+# the client on the request's own stream that it started: its stream is SSE.
 WAIT: Final = "test/wait"
+# Releases the session's waiting requests.
+RELEASE: Final = "test/release"
+# Has the session say something unprompted (on the GET stream) before answering.
+NOTIFY: Final = "test/notify"
 
 
 class EchoSession:
-    """Answers every request with who answered it (``test/wait`` once cancelled)."""
+    """Answers every request with who answered it (``test/wait`` once released)."""
 
     def __init__(self, peer: Peer) -> None:
         self.peer = peer
         self.methods: list[str] = []
         self.closed = False
+        self.released = asyncio.Event()
 
     async def handle_request(self, request: jsonrpc.Request) -> jsonrpc.Response:
         self.methods.append(request.method)
         if request.method == WAIT:
             self.peer.notify("notifications/message", {"level": "info"}, related_to=request.id)
-            await asyncio.Event().wait()
+            await self.released.wait()
+        elif request.method == RELEASE:
+            self.released.set()
+        elif request.method == NOTIFY:
+            self.peer.notify("notifications/message", {"level": "info", "data": request.params})
         return request.respond({"session": self.peer.session_id, "method": request.method})
 
     async def handle_notification(self, notification: jsonrpc.Notification) -> None:
