@@ -106,11 +106,15 @@ class Stream:
         """Whether the last writer wrote the stream to its end."""
         return self.final and self.written == self.last
 
-    async def arrived(self) -> None:
-        """Wait for the first message, or the end."""
+    async def arrived(self, seconds: float | None = None) -> None:
+        """Wait for the first message, or the end; at most ``seconds`` if given."""
+        deadline = None if seconds is None else asyncio.get_running_loop().time() + seconds
         while self.last == 0 and not self.closed:
             self._changed.clear()
-            await self._changed.wait()
+            if deadline is None:
+                await self._changed.wait()
+            elif not await self.changed(deadline - asyncio.get_running_loop().time()):
+                return
 
     def lost_after(self, sequence: int) -> bool:
         """Whether messages after ``sequence`` were dropped for the bound before being replayed."""
@@ -119,7 +123,8 @@ class Stream:
     async def changed(self, seconds: float) -> bool:
         """Wait for a new message or the end, at most ``seconds``; whether one came."""
         try:
-            await asyncio.wait_for(self._changed.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await self._changed.wait()
         except TimeoutError:
             return False
         return True
@@ -150,11 +155,15 @@ async def write(
     *,
     ids: bool,
     keepalive_seconds: float,
+    opening: bytes = b"",
 ) -> None:
     """Copy the stream's messages after ``since`` to ``response`` until it ends or is taken over.
 
-    How far it got is ``stream.written`` (:attr:`Stream.done` once all of a
-    final stream is).  A keep-alive comment goes out after
+    ``opening`` (a priming event) goes out first.  What is ready is written
+    in one piece, and the last piece of a stream that ends together with the
+    response's end, so that a short answer costs one write, as a JSON one
+    does.  How far it got is ``stream.written`` (:attr:`Stream.done` once all
+    of a final stream is).  A keep-alive comment goes out after
     ``keepalive_seconds`` of silence, so that proxies keep the stream and a
     vanished client is noticed.  A client gone raises ``ConnectionResetError``
     on a write; what was not written stays in the stream.
@@ -163,18 +172,27 @@ async def write(
     generation = stream.generation
     stream.written = since
     stream.writing = True
+    pending = [opening] if opening else []
     try:
         while stream.generation == generation:
             stream._changed.clear()
-            for sequence, message in stream.after(stream.written):
+            written = stream.written
+            for sequence, message in stream.after(written):
                 frame = event(message)
                 if ids:
                     frame = f"id: {stream.event_id(sequence)}\n".encode() + frame
-                await response.write(frame)
-                if stream.generation != generation:
-                    return  # a resumption took over while this was written
-                stream.written = sequence
-            if stream.done or stream.closed:
+                pending.append(frame)
+                written = sequence
+            ending = (stream.final and written == stream.last) or stream.closed
+            if ending:
+                await response.write_eof(b"".join(pending))
+            elif pending:
+                await response.write(b"".join(pending))
+            pending = []
+            if stream.generation != generation:
+                return  # a resumption took over while this was written
+            stream.written = written
+            if ending:
                 return
             if not await stream.changed(keepalive_seconds):
                 await response.write(KEEPALIVE)

@@ -31,8 +31,13 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
+# The conformance suite's Accept: a stream preferred, so every answer is one.
+STREAM_FIRST: Final = "text/event-stream, application/json"
+
+
 def headers(client: RawClient, owner: str = ALICE, **more: str) -> dict[str, str]:
-    return client.headers(X_Test_Owner=owner, MCP_Protocol_Version="2025-11-25", **more)
+    sent = {"Accept": STREAM_FIRST, **more}
+    return client.headers(X_Test_Owner=owner, MCP_Protocol_Version="2025-11-25", **sent)
 
 
 async def sse(response: aiohttp.ClientResponse) -> AsyncIterator[Event]:
@@ -78,6 +83,21 @@ async def test_a_request_stream_opens_with_a_priming_event_and_numbers_its_event
     assert sequence == "0"
     assert answer["id"] == f"{stream}-1"
     assert '"id":3' in answer["data"]
+
+
+async def test_a_client_preferring_json_gets_it_for_a_quick_answer_and_a_stream_otherwise(
+    http: aiohttp.ClientSession,
+) -> None:
+    async with serving(RESUMABLE) as served:
+        client = await initialized(http, served.url, ALICE)
+        json_first = headers(client, Accept="application/json, text/event-stream")
+        async with http.post(served.url, json=request("ping", 3), headers=json_first) as ping:
+            assert ping.headers["Content-Type"] == "application/json"
+        async with http.post(served.url, json=request(WAIT, 4), headers=json_first) as call:
+            priming, started = await take(sse(call), 2)
+            assert priming["data"] == ""
+            assert started["id"].endswith("-1")
+            call.close()
 
 
 async def test_a_dropped_request_stream_is_resumed_with_last_event_id(
