@@ -102,10 +102,17 @@ What is not bridged, and why:
   Turning that into ``input_required`` means answering the client while the
   upstream call stays open, parked in this process under a ``requestState``
   until the client comes back -- maybe to another replica, and bound to a
-  principal the transport does not know.  That is a session again, so a
-  peer's :meth:`~_Exchange.request` is refused at once, and the upstream gets
-  an error it can handle.  Clients that need sampling, elicitation or roots
-  through the hub keep using 2025-11-25 (the SDK's ``mode="legacy"``).
+  principal the transport does not know.  That is a session again.  So a
+  client must not lose the capability by choosing this revision: a
+  ``server/discover`` whose envelope declares ``sampling``, ``elicitation``
+  or ``roots`` -- a client that can answer such questions -- is refused with
+  -32022 naming only the handshake versions, and an auto-mode client (the
+  SDK's default) falls back to ``initialize`` and a 2025-11-25 session, where
+  those requests reach it; exactly what it does with a server that does not
+  speak this revision at all.  A client declaring none of them stays here.
+  One that skips discovery and sends such requests anyway is served, and a
+  peer's :meth:`~_Exchange.request` is refused at once, so that the upstream
+  gets an error it can handle.
 * ``Mcp-Param-*`` headers (``x-mcp-header`` tool arguments mirrored into
   headers for intermediaries) are not checked against the tool's schema:
   the hub routes on the body.
@@ -143,6 +150,7 @@ from mcp_types import (
     METHOD_NOT_FOUND,
     PROTOCOL_VERSION_META_KEY,
     SERVER_INFO_META_KEY,
+    UNSUPPORTED_PROTOCOL_VERSION,
     LoggingLevel,
 )
 from mcp_types.methods import CACHEABLE_METHODS, CLIENT_REQUESTS, validate_client_request
@@ -166,6 +174,9 @@ from hub_proxy.transport.base import (
 from hub_proxy.transport.sessions import Ticket, table_of
 
 _LISTEN: Final = "subscriptions/listen"
+# Client capabilities that mean "ask me": upstreams ask them mid-call, which
+# this revision carries only as input_required (not bridged, see above).
+_ANSWERED_BY_CLIENTS: Final = ("elicitation", "roots", "sampling")
 # The envelope's keys: the application gets the request as the handshake era has it.
 _ENVELOPE_KEYS: Final = frozenset(
     {
@@ -362,6 +373,8 @@ class StatelessEndpoint:
                 request_id=message.id,
             )
         envelope = _envelope_of(request, message)
+        if message.method == "server/discover":
+            self._check_asks_nothing(message, envelope)
         # In the table, so that revoked or expired credentials end the stream
         # too; a listen, which stays open, counts as a session.
         ticket = self._table.admit(
@@ -386,6 +399,31 @@ class StatelessEndpoint:
             if exchange.call.method != _LISTEN:
                 exchange.cancel_reason = "the server is shutting down"
                 task.cancel()
+
+    def _check_asks_nothing(self, message: jsonrpc.Request, envelope: _Envelope) -> None:
+        """Refuse the revision to a client that can answer questions: it is better off in a session.
+
+        -32022 naming only the handshake versions is what sends an auto-mode
+        client to ``initialize`` (see the module's docstring).
+        """
+        capabilities = envelope.client_capabilities
+        answers = sorted(
+            name
+            for name in _ANSWERED_BY_CLIENTS
+            if isinstance(capabilities, Mapping) and capabilities.get(name) is not None
+        )
+        if not answers:
+            return
+        supported = list(self._options.protocol_versions)
+        raise RefusalError(
+            400,
+            f"this server passes {', '.join(answers)} requests to a client only within a "
+            f"session, which MCP {envelope.version} does not have; initialize a session "
+            f"({supported[-1]}) instead",
+            code=UNSUPPORTED_PROTOCOL_VERSION,
+            request_id=message.id,
+            data={"supported": supported, "requested": envelope.version},
+        )
 
     def _declined(self) -> str | None:
         return self._declines() if self._declines is not None else None
