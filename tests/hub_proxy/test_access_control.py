@@ -19,6 +19,7 @@ import hmac
 import json
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -172,6 +173,18 @@ def guarded_args(tmp: Path, issuer: Issuer) -> list[str]:
         "--session-key",
         str(session_key),
     ]
+
+
+@asynccontextmanager
+async def guarded_hub(tmp: Path, write: Callable[[Path], Path]) -> AsyncIterator[Hub]:
+    """A hub on the folder ``write`` makes, trusting the HS256 issuer and one serving a JWKS."""
+    async with serving_issuer(rsa_key("r1")) as issuer:
+        args = guarded_args(tmp, issuer)
+        hub = await asyncio.to_thread(start_hub, tmp, write, args=args, open_access=False)
+        try:
+            yield hub
+        finally:
+            await asyncio.to_thread(hub.process.stop)
 
 
 @pytest.fixture(scope="module")

@@ -29,18 +29,15 @@ from tests.hub_proxy.auth.issuer import (
     AUDIENCE,
     HS_ISSUER,
     claims,
-    rsa_key,
-    serving_issuer,
     sign_hs,
 )
 from tests.hub_proxy.bridge_process import command_of, only_text
-from tests.hub_proxy.test_access_control import credentials, guarded_args
+from tests.hub_proxy.test_access_control import credentials, guarded_hub
 from tests.hub_proxy.test_standalone_hub import (
     CALL_SECONDS,
     TEST_SECONDS,
     Hub,
     server_yaml,
-    start_hub,
     tool_names,
 )
 from tests.testbed.mcp_servers import time_stdio
@@ -103,15 +100,8 @@ class Policed:
 
 @pytest.fixture
 async def policed(tmp_path: Path) -> AsyncIterator[Policed]:
-    async with serving_issuer(rsa_key("r1")) as issuer:
-        args = guarded_args(tmp_path, issuer)
-        hub = await asyncio.to_thread(
-            start_hub, tmp_path, write_policed_config, args=args, open_access=False
-        )
-        try:
-            yield Policed(hub, tmp_path / "config")
-        finally:
-            await asyncio.to_thread(hub.process.stop)
+    async with guarded_hub(tmp_path, write_policed_config) as hub:
+        yield Policed(hub, tmp_path / "config")
 
 
 class Told:

@@ -28,14 +28,17 @@ from tests.hub_proxy.auth.issuer import (
     AUDIENCE,
     HS_ISSUER,
     claims,
-    rsa_key,
-    serving_issuer,
     sign_hs,
 )
 from tests.hub_proxy.bridge_process import JSON_AND_SSE, command_of
-from tests.hub_proxy.test_access_control import credentials, guarded_args, key_secret, open_session
+from tests.hub_proxy.test_access_control import (
+    credentials,
+    guarded_hub,
+    key_secret,
+    open_session,
+)
 from tests.hub_proxy.test_policy_changes import replace_file
-from tests.hub_proxy.test_standalone_hub import Hub, server_yaml, start_hub
+from tests.hub_proxy.test_standalone_hub import Hub, server_yaml
 from tests.testbed.mcp_servers import time_stdio
 
 KEY: Final = "mcphub_revocable-key-0123456789-0123456789-01"
@@ -69,15 +72,8 @@ class Served:
 
 @pytest.fixture
 async def served(tmp_path: Path) -> AsyncIterator[Served]:
-    async with serving_issuer(rsa_key("r1")) as issuer:
-        args = guarded_args(tmp_path, issuer)
-        hub = await asyncio.to_thread(
-            start_hub, tmp_path, write_config, args=args, open_access=False
-        )
-        try:
-            yield Served(hub, tmp_path / "config")
-        finally:
-            await asyncio.to_thread(hub.process.stop)
+    async with guarded_hub(tmp_path, write_config) as hub:
+        yield Served(hub, tmp_path / "config")
 
 
 @pytest.fixture

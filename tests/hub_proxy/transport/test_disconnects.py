@@ -53,11 +53,7 @@ async def test_dropping_a_get_stream_is_no_error(
         async with http.get(served.url, headers=headers) as stream:
             assert stream.status == 200
             await hang_up(stream)
-        await until(
-            lambda: _logged(caplog, "client closed its GET stream"),
-            within=10,
-            what="the server to notice",
-        )
+        await noticed(caplog, "client closed its GET stream")
     assert errors(caplog) == []
 
 
@@ -74,11 +70,7 @@ async def test_dropping_a_requests_stream_is_no_error(
         # Cancelling the request answers it, and the answer is written to the gone stream.
         cancel = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 7}}
         await RawClient(http, served.url).post(cancel, Mcp_Session_Id=client.session_id)
-        await until(
-            lambda: _logged(caplog, "client closed a request's stream"),
-            within=10,
-            what="the server to notice",
-        )
+        await noticed(caplog, "client closed a request's stream")
     assert errors(caplog) == []
 
 
@@ -90,15 +82,16 @@ async def test_dropping_a_legacy_sse_stream_is_no_error(
         async with http.get(served.url, headers={"Accept": "text/event-stream"}) as stream:
             assert stream.status == 200
             await hang_up(stream)
-        await until(
-            lambda: _logged(caplog, "legacy SSE session closed"),
-            within=10,
-            what="the server to notice",
-        )
+        await noticed(caplog, "legacy SSE session closed")
         assert [session.closed for session in served.sessions] == [True]
     assert errors(caplog) == []
 
 
-async def _logged(caplog: pytest.LogCaptureFixture, message: str) -> bool:
-    await asyncio.sleep(0)
-    return any(message in record.getMessage() for record in caplog.records)
+async def noticed(caplog: pytest.LogCaptureFixture, message: str) -> None:
+    """Wait until the server logged ``message``: it noticed the client was gone."""
+
+    async def logged() -> bool:
+        await asyncio.sleep(0)
+        return any(message in record.getMessage() for record in caplog.records)
+
+    await until(logged, within=10, what=f"the server to log {message!r}")

@@ -63,6 +63,18 @@ def request(method: str, number: int, params: Any = None) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": number, "method": method, "params": params or {}}
 
 
+async def dropped_call(
+    http: aiohttp.ClientSession, client: RawClient, number: int, **more: str
+) -> tuple[Event, Event]:
+    """Start a waiting request, read its priming event and first message, and hang up."""
+    call = await http.post(client.url, json=request(WAIT, number), headers=headers(client, **more))
+    try:
+        priming, started = await take(sse(call), 2)
+    finally:
+        call.close()
+    return priming, started
+
+
 async def answered(http: aiohttp.ClientSession, client: RawClient, message: Any) -> list[Event]:
     """The events of a request's whole stream."""
     async with http.post(client.url, json=message, headers=headers(client)) as response:
@@ -90,14 +102,13 @@ async def test_a_client_preferring_json_gets_it_for_a_quick_answer_and_a_stream_
 ) -> None:
     async with serving(RESUMABLE) as served:
         client = await initialized(http, served.url, ALICE)
-        json_first = headers(client, Accept="application/json, text/event-stream")
-        async with http.post(served.url, json=request("ping", 3), headers=json_first) as ping:
+        json_first = "application/json, text/event-stream"
+        quick = headers(client, Accept=json_first)
+        async with http.post(served.url, json=request("ping", 3), headers=quick) as ping:
             assert ping.headers["Content-Type"] == "application/json"
-        async with http.post(served.url, json=request(WAIT, 4), headers=json_first) as call:
-            priming, started = await take(sse(call), 2)
-            assert priming["data"] == ""
-            assert started["id"].endswith("-1")
-            call.close()
+        priming, started = await dropped_call(http, client, 4, Accept=json_first)
+    assert priming["data"] == ""
+    assert started["id"].endswith("-1")
 
 
 async def test_a_dropped_request_stream_is_resumed_with_last_event_id(
@@ -105,9 +116,8 @@ async def test_a_dropped_request_stream_is_resumed_with_last_event_id(
 ) -> None:
     async with serving(RESUMABLE) as served:
         client = await initialized(http, served.url, ALICE)
-        async with http.post(served.url, json=request(WAIT, 7), headers=headers(client)) as call:
-            priming, started = await take(sse(call), 2)
-            call.close()  # the connection drops after the client saw "started"
+        # The connection drops after the client saw "started".
+        priming, started = await dropped_call(http, client, 7)
         await answered(http, client, request(RELEASE, 8))
         resume = headers(client, Accept="text/event-stream", Last_Event_ID=started["id"])
         async with http.get(served.url, headers=resume) as resumed:
@@ -127,9 +137,7 @@ async def test_only_the_sessions_owner_resumes_and_finished_streams_are_gone(
 ) -> None:
     async with serving(RESUMABLE) as served:
         client = await initialized(http, served.url, ALICE)
-        async with http.post(served.url, json=request(WAIT, 7), headers=headers(client)) as call:
-            priming, _ = await take(sse(call), 2)
-            call.close()
+        priming, _ = await dropped_call(http, client, 7)
         resume = {"Accept": "text/event-stream", "Last-Event-ID": priming["id"]}
         async with http.get(served.url, headers=headers(client, BOB, **resume)) as stranger:
             assert stranger.status == 404
