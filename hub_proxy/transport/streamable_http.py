@@ -373,8 +373,6 @@ class StreamableHTTPEndpoint:
         exchange = session.start(message)
         # Not initialize: its answer settles the version, and makes the session.
         resumable = message.method != "initialize" and session.resumable(request)
-        if resumable:
-            session.keep(exchange.stream)
         try:
             return await self._respond(request, session, exchange, resumable)
         finally:
@@ -503,6 +501,8 @@ class StreamableHTTPEndpoint:
             and not (resumable and _prefers_sse(request))
         ):
             return self._json_answer(session, exchange, first)
+        if resumable:
+            session.keep(stream)
         answered = await self._stream(request, session, stream, 0, resumable=resumable)
         if not (resumable or stream.done):
             session.reroute(exchange, stream.written)
@@ -606,15 +606,18 @@ def _prefers_sse(request: web.Request) -> bool:
     frameworks commonly take the first listed as the preferred one, and a
     client listing a stream first asks for one.
     """
+    return _ranks_sse_first(",".join(request.headers.getall("Accept", [])))
+
+
+# A client sends the same Accept every time, and there are few clients.
+@functools.lru_cache(maxsize=64)
+def _ranks_sse_first(accept: str) -> bool:
     ranks: dict[str, tuple[float, int]] = {}
-    position = 0
-    for header in request.headers.getall("Accept", []):
-        for part in header.split(","):
-            media, *parameters = (piece.strip() for piece in part.split(";"))
-            media = media.lower()
-            if media in (JSON, SSE) and media not in ranks:
-                ranks[media] = (_quality(parameters), -position)
-            position += 1
+    for position, part in enumerate(accept.split(",")):
+        media, *parameters = (piece.strip() for piece in part.split(";"))
+        media = media.lower()
+        if media in (JSON, SSE) and media not in ranks:
+            ranks[media] = (_quality(parameters), -position)
     return SSE in ranks and (JSON not in ranks or ranks[SSE] > ranks[JSON])
 
 

@@ -51,6 +51,7 @@ class Stream:
         "_changed",
         "_events",
         "_next",
+        "_timed_out",
         "closed",
         "final",
         "generation",
@@ -68,6 +69,7 @@ class Stream:
         self._events: deque[tuple[int, jsonrpc.Message]] = deque(maxlen=keep)
         self._next = 1
         self._changed = asyncio.Event()
+        self._timed_out = False
         # The stream's last message (a response) is in: nothing comes after it.
         self.final = False
         # The session ended: nothing more will come, whatever is missing.
@@ -108,13 +110,9 @@ class Stream:
 
     async def arrived(self, seconds: float | None = None) -> None:
         """Wait for the first message, or the end; at most ``seconds`` if given."""
-        deadline = None if seconds is None else asyncio.get_running_loop().time() + seconds
-        while self.last == 0 and not self.closed:
+        if self.last == 0 and not self.closed:
             self._changed.clear()
-            if deadline is None:
-                await self._changed.wait()
-            elif not await self.changed(deadline - asyncio.get_running_loop().time()):
-                return
+            await self._wait(seconds)
 
     def lost_after(self, sequence: int) -> bool:
         """Whether messages after ``sequence`` were dropped for the bound before being replayed."""
@@ -122,12 +120,29 @@ class Stream:
 
     async def changed(self, seconds: float) -> bool:
         """Wait for a new message or the end, at most ``seconds``; whether one came."""
+        return await self._wait(seconds)
+
+    async def _wait(self, seconds: float | None) -> bool:
+        """Wait for ``_changed``, at most ``seconds`` if given; whether it was set.
+
+        A timer that sets the event, not ``asyncio.timeout``: this is on the
+        way of every request, and the timeout machinery cost as much again as
+        the wait (measured in a loop of waits).
+        """
+        if seconds is None:
+            await self._changed.wait()
+            return True
+        self._timed_out = False
+        timer = asyncio.get_running_loop().call_later(seconds, self._time_out)
         try:
-            async with asyncio.timeout(seconds):
-                await self._changed.wait()
-        except TimeoutError:
-            return False
-        return True
+            await self._changed.wait()
+        finally:
+            timer.cancel()
+        return not self._timed_out
+
+    def _time_out(self) -> None:
+        self._timed_out = True
+        self._changed.set()
 
     def event_id(self, sequence: int) -> str:
         return f"{self.number}-{sequence}"
