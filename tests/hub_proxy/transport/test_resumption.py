@@ -8,6 +8,7 @@ session the hub carried over.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from typing import Any, Final
 
@@ -190,3 +191,24 @@ async def test_clients_older_than_2025_11_25_get_no_ids_and_json_answers(
             [started] = await take(sse(call), 1)
             assert "id" not in started
             call.close()
+
+
+async def test_streams_answered_in_full_are_not_kept(
+    http: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Only a stream a client may come back for is kept: many quick answers, JSON or streamed,
+    leave nothing to forget, and a dropped stream opened after them is still resumable."""
+    caplog.set_level(logging.INFO)
+    async with serving(RESUMABLE) as served:
+        client = await initialized(http, served.url, ALICE)
+        quick = headers(client, Accept="application/json, text/event-stream")
+        for number in range(20):
+            async with http.post(served.url, json=request("ping", number), headers=quick) as ping:
+                assert ping.headers["Content-Type"] == "application/json"
+            assert len(await answered(http, client, request("ping", 100 + number))) == 2
+        _, started = await dropped_call(http, client, 7)
+        await answered(http, client, request(RELEASE, 8))
+        resume = headers(client, Accept="text/event-stream", Last_Event_ID=started["id"])
+        async with http.get(served.url, headers=resume) as resumed:
+            assert resumed.status == 200
+    assert not [record for record in caplog.records if "nobody resumed" in record.getMessage()]
