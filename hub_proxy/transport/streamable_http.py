@@ -129,7 +129,14 @@ from hub_proxy.transport.base import (
 )
 from hub_proxy.transport.sessions import Ticket, table_of
 from hub_proxy.transport.stateless import StatelessEndpoint
-from hub_proxy.transport.streams import RESUMABLE_SINCE, Stream, parse_event_id, priming, write
+from hub_proxy.transport.streams import (
+    RESUMABLE_SINCE,
+    Grace,
+    Stream,
+    parse_event_id,
+    priming,
+    write,
+)
 
 SESSION_HEADER: Final = "Mcp-Session-Id"
 PROTOCOL_VERSION_HEADER: Final = "MCP-Protocol-Version"
@@ -318,6 +325,7 @@ class StreamableHTTPEndpoint:
         self._options = options or EndpointOptions()
         self._table = table_of(self._options.sessions)
         self._sessions: dict[str, _ClientSession] = {}
+        self._grace = Grace(_PRIMING_GRACE_SECONDS)
         # MCP 2026-07-28 and later, which have no sessions (see hub_proxy.transport.stateless).
         self._stateless = stateless
 
@@ -493,7 +501,10 @@ class StreamableHTTPEndpoint:
         # A resumable stream waits a moment's grace for its first message: an
         # answer ready by then goes out in one write, as JSON, or with the
         # priming event to a client that prefers a stream.
-        await stream.arrived(_PRIMING_GRACE_SECONDS if resumable else None)
+        if resumable:
+            await self._grace.first_message(stream)
+        else:
+            await stream.arrived()
         first = stream.first()
         if (
             isinstance(first, jsonrpc.Result | jsonrpc.Error)

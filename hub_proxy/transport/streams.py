@@ -108,44 +108,75 @@ class Stream:
         """Whether the last writer wrote the stream to its end."""
         return self.final and self.written == self.last
 
-    async def arrived(self, seconds: float | None = None) -> None:
-        """Wait for the first message, or the end; at most ``seconds`` if given."""
-        if self.last == 0 and not self.closed:
-            self._changed.clear()
-            await self._wait(seconds)
-
     def lost_after(self, sequence: int) -> bool:
         """Whether messages after ``sequence`` were dropped for the bound before being replayed."""
         return bool(self._events) and self._events[0][0] > sequence + 1
 
+    async def arrived(self) -> None:
+        """Wait for the first message, or the end."""
+        if self.last == 0 and not self.closed:
+            self._changed.clear()
+            await self._changed.wait()
+
     async def changed(self, seconds: float) -> bool:
         """Wait for a new message or the end, at most ``seconds``; whether one came."""
-        return await self._wait(seconds)
-
-    async def _wait(self, seconds: float | None) -> bool:
-        """Wait for ``_changed``, at most ``seconds`` if given; whether it was set.
-
-        A timer that sets the event, not ``asyncio.timeout``: this is on the
-        way of every request, and the timeout machinery cost as much again as
-        the wait (measured in a loop of waits).
-        """
-        if seconds is None:
-            await self._changed.wait()
-            return True
         self._timed_out = False
-        timer = asyncio.get_running_loop().call_later(seconds, self._time_out)
+        timer = asyncio.get_running_loop().call_later(seconds, self.time_out)
         try:
             await self._changed.wait()
         finally:
             timer.cancel()
         return not self._timed_out
 
-    def _time_out(self) -> None:
+    def time_out(self) -> None:
+        """Wake whoever waits on the stream, as having waited long enough."""
         self._timed_out = True
         self._changed.set()
 
     def event_id(self, sequence: int) -> str:
         return f"{self.number}-{sequence}"
+
+
+class Grace:
+    """A moment a request's stream may wait for its first message, kept by one clock for all.
+
+    Every request of a resumable session waits it, so a timer each -- pushed
+    on and cancelled from the event loop's heap -- was most of what the wait
+    cost.  The deadlines come in the order of the requests, so one queue and
+    one task suffice, waking every so often while anything waits; a stream
+    answered before its deadline is simply skipped when the deadline comes.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._deadlines: deque[tuple[float, Stream]] = deque()
+        self._clock: asyncio.Task[None] | None = None
+
+    async def first_message(self, stream: Stream) -> None:
+        """Wait for the stream's first message, or the end, at most :attr:`seconds`."""
+        if stream.last or stream.closed:
+            return
+        loop = asyncio.get_running_loop()
+        self._deadlines.append((loop.time() + self.seconds, stream))
+        if self._clock is None:
+            self._clock = loop.create_task(self._tick())
+        stream._changed.clear()
+        await stream._changed.wait()
+
+    async def _tick(self) -> None:
+        loop = asyncio.get_running_loop()
+        # A fifth of the grace late at worst, and at most five wakes per grace.
+        batch = self.seconds / 5
+        try:
+            while self._deadlines:
+                await asyncio.sleep(max(self._deadlines[0][0] - loop.time(), batch))
+                now = loop.time()
+                while self._deadlines and self._deadlines[0][0] <= now:
+                    _, stream = self._deadlines.popleft()
+                    if stream.last == 0:
+                        stream.time_out()
+        finally:
+            self._clock = None
 
 
 def priming(stream: Stream, sequence: int, retry_milliseconds: int) -> bytes:
