@@ -141,9 +141,10 @@ class SessionFactory(Protocol):
 class EndpointOptions:
     """Limits and policies of one endpoint; the defaults suit both the bridge and the hub.
 
-    The legacy SSE transport uses ``max_body_bytes``, ``allowed_origins`` and
-    ``keepalive_seconds``; its sessions live exactly as long as their stream,
-    in the one process that holds it, so ``session_ids`` is not theirs.
+    The legacy SSE transport uses ``max_body_bytes``, ``allowed_origins``,
+    ``keepalive_seconds`` and ``sessions``; its sessions live exactly as long
+    as their stream, in the one process that holds it, so ``session_ids`` is
+    not theirs, nor is resumption.
     """
 
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES

@@ -32,10 +32,12 @@ So the sessions of every endpoint of a process are entered in one
   session expires with the credential of the request that last used it, by a
   timer, so that a stream held open with a JWT ends when the JWT does.
 
-A session is entered as a :class:`Ticket`, which the transport keeps with the
-session and gives back when the session ends.  Entries that are not sessions
--- a stateless request's stream -- take a ticket too, uncounted and never
-reaped, so that revocation and expiry reach them.
+A session is entered as a :class:`Ticket`: admitted (:meth:`Sessions.admit`,
+which refuses one over a limit) before anything of the session is made,
+watched (:meth:`Ticket.watch`) once it exists, kept by the transport with the
+session, and released when the session ends.  A 2026-07-28 request, which is
+no session, takes a ticket too, never reaped, so that revocation and expiry
+reach its stream; only a ``subscriptions/listen``, which stays open, counts.
 """
 
 from __future__ import annotations

@@ -27,6 +27,11 @@ differs is small:
   answered the GET.  So its ids are always random ones, valid only there, and
   behind several hub replicas a legacy client's POSTs must reach the replica
   holding its stream (client-IP affinity on the Service, say).
+* Like a streamable one, it is entered in the endpoint's
+  :class:`~hub_proxy.transport.sessions.Sessions` table: it counts against
+  the session limits (a GET over one is refused before the stream starts),
+  and its stream ends when its owner's credentials are revoked or the one
+  it last used expires.  Events carry no ids: 2024-11-05 has no resumption.
 * The POST URL is the stream's own path with the session in the query
   (``/sse/time`` -> ``/sse/time?session_id=...``).  A separate path such as
   ``/sse/messages`` would shadow a server or group named ``messages``; the

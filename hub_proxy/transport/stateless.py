@@ -77,7 +77,11 @@ the application decides per session applies per request -- access control
 included: the request's task runs in the HTTP request's context, where the
 hub's authentication put the caller.  Nothing is kept between requests: a
 stateless request depends on no stored session, so any replica can serve it
-and no credential outlives its own HTTP request.
+and no credential outlives its own HTTP request -- nor the credential's own
+validity: each request is entered in the endpoint's session table
+(:mod:`hub_proxy.transport.sessions`), which ends it when its owner's key is
+revoked or its token expires, and a ``subscriptions/listen``, which stays
+open, counts against the session limits.
 
 The translations are few.  ``server/discover`` is the application's
 ``initialize`` answer re-shaped: its capabilities and instructions, its
