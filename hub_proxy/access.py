@@ -131,6 +131,10 @@ class AccessControl:
         to it (see :meth:`~hub_proxy.auth.policy.Evaluator.sees`)."""
         return self.evaluator.sees(principal, server)
 
+    def sees_group(self, principal: Principal, group: str) -> bool:
+        """Whether a rule granting ``group`` by name lets ``principal`` list in it."""
+        return self.evaluator.sees_group(principal, group)
+
     def visible(self, principal: Principal, kind: ItemKind, items: Sequence[Item]) -> list[bool]:
         """Which of a list's items the principal may see, audited as one list."""
         evaluator = self.evaluator

@@ -33,7 +33,8 @@ are sealed (:mod:`hub_proxy.auth.sealing`) with the key the replicas share and
 bound to their scope, so any replica serves any session.
 
 A scope the caller may list nothing of -- no server in it that some policy
-lets it list something of -- is, to that caller, no scope at all: it gets the
+lets it list something of, and for a group, no policy granting the group by
+name -- is, to that caller, no scope at all: it gets the
 very 404 a name the catalog does not serve gets, on ``/mcp/{name}`` and
 ``/sse/{name}`` alike, so trying names teaches nothing.  ``/mcp`` and ``/sse``
 themselves name nothing and are always served.
@@ -207,7 +208,7 @@ class _Endpoints:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         key = request.match_info.get("name", "")
         scope = self._live.current.scopes.get(key)
-        if scope is None or (key and not self._known(scope)):
+        if scope is None or (key and not self._known(key, scope)):
             logger.info(
                 "scope refused",
                 extra={
@@ -223,9 +224,11 @@ class _Endpoints:
             endpoint = self._by_key[key] = self._transport(key, factory)
         return await endpoint.handle(request)
 
-    def _known(self, scope: Scope) -> bool:
-        """Whether the caller may list something of some server of ``scope``."""
+    def _known(self, key: str, scope: Scope) -> bool:
+        """Whether the caller may list something of some server of ``scope``, or the group."""
         principal = caller()
+        if key in self._live.current.groups and self._access.sees_group(principal, key):
+            return True
         return any(self._access.sees(principal, server) for server in scope.servers)
 
     async def close(self, _app: web.Application) -> None:

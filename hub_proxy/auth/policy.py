@@ -70,7 +70,9 @@ more than a hidden tool can be learnt of by calling it.  :meth:`Evaluator.sees`
 answers that from the rules alone -- some allow on listing some kind of the
 server's items, not undone by a deny of every item of that kind -- because
 items come and go with the server's health, and a name must not flicker
-between known and unknown while a server restarts.
+between known and unknown while a server restarts.  A group is known, too,
+to whoever a rule grants it by name (:meth:`Evaluator.sees_group`), even
+before any member exists.
 
 Speed.  A list of hundreds of tools is filtered item by item on every
 request, and authentication plus authorization of a call has a budget of
@@ -188,6 +190,8 @@ class _Applied:
 @dataclass(frozen=True, slots=True)
 class _CompiledRule:
     servers: re.Pattern[str]
+    # The group names the rule targets, as written (whether the groups exist or not).
+    groups: re.Pattern[str]
     # Server -> its tool filters in the groups the rule targets; None when one of
     # those groups publishes all of its tools.
     members: Mapping[str, tuple[ToolFilter, ...] | None]
@@ -228,6 +232,7 @@ def _compile(rule: Rule, index: int, policy: str, groups: Groups) -> _CompiledRu
     named = {kind: _glob(patterns) for kind, patterns in kinds if patterns is not None}
     return _CompiledRule(
         servers=_glob(rule.servers or ()),
+        groups=targeted,
         members={server: _unless_unfiltered(filters) for server, filters in members.items()},
         names=named or None,
         actions=frozenset(rule.actions),
@@ -302,6 +307,7 @@ class _Grants:
         self._rules = rules
         self._left: dict[tuple[Action, ItemKind, str], tuple[_Applied, ...]] = {}
         self._sees: dict[str, bool] = {}
+        self._sees_groups: dict[str, bool] = {}
 
     def applying(self, action: Action, kind: ItemKind, server: str) -> tuple[_Applied, ...]:
         key = (action, kind, server)
@@ -317,6 +323,23 @@ class _Grants:
         if seen is None:
             seen = self._sees[server] = any(self._lists(kind, server) for kind in _KINDS)
         return seen
+
+    def sees_group(self, group: str) -> bool:
+        """Whether a rule naming ``group`` lets the principal list what it publishes."""
+        seen = self._sees_groups.get(group)
+        if seen is None:
+            seen = self._sees_groups[group] = self._lists_group(group)
+        return seen
+
+    def _lists_group(self, group: str) -> bool:
+        for rule in self._rules:  # denies first
+            if "list" not in rule.actions or not rule.groups.match(group):
+                continue
+            if not rule.deny:
+                return True
+            if rule.names is None:
+                return False  # a deny of everything the group publishes
+        return False
 
     def _lists(self, kind: ItemKind, server: str) -> bool:
         for applied in self.applying("list", kind, server):
@@ -383,6 +406,14 @@ class Evaluator:
         principal's grants.
         """
         return self._grants_of(principal).sees(server)
+
+    def sees_group(self, principal: Principal, group: str) -> bool:
+        """Whether a rule naming ``group`` (a glob matching it) lets ``principal`` list in it.
+
+        A group is known to whoever is granted it by name, even while it has
+        no member, or none that exists yet: its members come and go.
+        """
+        return self._grants_of(principal).sees_group(group)
 
     def _evaluate(self, principal: Principal, action: Action, item: Item) -> Decision:
         kind = _KIND_OF_ACTION[action]

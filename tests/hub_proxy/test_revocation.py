@@ -167,7 +167,7 @@ async def test_an_expiring_jwt_ends_its_streams_unless_a_fresh_token_took_over(
     served: Served, http: aiohttp.ClientSession
 ) -> None:
     # Accepted for a few more seconds: the verifier allows its leeway past exp.
-    soon = int(time.time() - DEFAULT_LEEWAY_SECONDS + 4)
+    soon = int(time.time() - DEFAULT_LEEWAY_SECONDS + 8)
     expiring = credentials(sign_hs(claims(HS_ISSUER, AUDIENCE, exp=soon)))
     fresh = credentials(sign_hs(claims(HS_ISSUER, AUDIENCE, exp=int(time.time()) + 600)))
     url = served.hub.url("/mcp/time")

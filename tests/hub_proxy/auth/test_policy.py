@@ -491,3 +491,16 @@ def test_a_partial_deny_leaves_a_server_known() -> None:
     assert evaluator(policy("p", [user("alice")], allow(servers=["time"]), only_list)).sees(
         ALICE, "time"
     )
+
+
+def test_a_group_granted_by_name_is_known_even_without_members() -> None:
+    ev = evaluator(
+        policy("p", [user("alice")], allow(groups=["team-*"])),
+        policy("q", [user("bob")], allow(groups=["team-a"]), deny(groups=["team-a"])),
+        groups={"team-a": {}},
+    )
+    assert ev.sees_group(ALICE, "team-a")
+    assert ev.sees_group(ALICE, "team-b")  # not served yet: known once it is
+    assert not ev.sees_group(ALICE, "ops")
+    assert not ev.sees_group(BOB, "team-a")  # a deny of everything it publishes
+    assert not ev.sees_group(KEY, "team-a")
