@@ -22,8 +22,18 @@ from tests.hub_proxy.bridge_process import only_text
 from tests.hub_proxy.test_standalone_hub import connected
 from tests.testbed.paths import REPO_ROOT
 
-# The shared evaluation set: beside the repository, or where MCPHUB_EVAL_DIR says.
-EVAL_DIR = Path(os.environ.get("MCPHUB_EVAL_DIR", REPO_ROOT.parent / "shared" / "eval"))
+
+def _eval_dir() -> Path:
+    """The shared evaluation set: where MCPHUB_EVAL_DIR says, else ``shared/eval`` beside the
+    repository or beside a folder above it (a git worktree sits deeper than the main checkout).
+    """
+    if "MCPHUB_EVAL_DIR" in os.environ:
+        return Path(os.environ["MCPHUB_EVAL_DIR"])
+    beside = [folder / "shared" / "eval" for folder in REPO_ROOT.parents]
+    return next((path for path in beside if path.is_dir()), beside[0])
+
+
+EVAL_DIR = _eval_dir()
 
 
 def corpus_server_yaml(path: Path) -> str:

@@ -247,15 +247,64 @@ def _two_servers(folder: Path) -> Path:
     return write_corpus_config(folder, files)
 
 
+async def _computed_embeddings(hub: Hub) -> float:
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with (
+        aiohttp.ClientSession(timeout=timeout) as http,
+        http.get(hub.url("/metrics")) as response,
+    ):
+        text = await response.text()
+    prefix = 'mcphub_search_embeddings_total{result="computed"} '
+    return sum(
+        float(line.removeprefix(prefix)) for line in text.splitlines() if line.startswith(prefix)
+    )
+
+
+async def test_a_hub_embeds_nothing_until_searched_then_indexes_everything(
+    tmp_path: Path,
+) -> None:
+    hub = start_hub(tmp_path, _two_servers)
+    try:
+        with anyio.fail_after(TEST_SECONDS):
+            async with connected(hub.url()) as client:
+                direct = await client.call_tool("slack__slack_list_channels", {})
+            assert json.loads(only_text(direct.content))["server"] == "slack"
+            # Both upstreams serve their tools; an index started with the hub would embed them now.
+            for _ in range(10):
+                assert await _computed_embeddings(hub) == 0
+                await anyio.sleep(0.5)
+
+        async def found() -> dict[str, Any] | None:
+            async with connected(hub.url("/mcp/$smart")) as client:
+                result = await client.call_tool(
+                    "search_tools", {"query": "list the Slack channels", "limit": 3}
+                )
+            if result.is_error:
+                assert "still being built" in only_text(result.content)
+                return None
+            answer: dict[str, Any] = json.loads(only_text(result.content))
+            return answer if answer["metadata"]["searched"] == 25 else None
+
+        answer = await until(found, within=600, what="the first search to index the hub", every=1)
+        assert answer["tools"][0]["name"] == "slack__slack_list_channels"
+        assert await _computed_embeddings(hub) == 25
+    finally:
+        hub.process.stop()
+
+
 async def test_a_database_that_is_down_fails_searches_not_calls(tmp_path: Path) -> None:
     closed = f"postgresql://hub@127.0.0.1:{free_port()}/hub"
     hub = start_hub(tmp_path, _two_servers, args=["--database-url", closed])
     try:
         with anyio.fail_after(TEST_SECONDS):
-            async with connected(hub.url("/mcp/$smart")) as client:
-                result = await client.call_tool("search_tools", {"query": "weather"})
             async with connected(hub.url()) as client:
                 direct = await client.call_tool("slack__slack_list_channels", {})
+            # Nobody searched yet, so the hub has not tried the database (the index starts
+            # on first use): it would have logged that it cannot reach it.
+            assert "search index unavailable" not in hub.process.log_path.read_text()
+            async with connected(hub.url("/mcp/$smart")) as client:
+                result = await client.call_tool("search_tools", {"query": "weather"})
+        assert "search index unavailable" in hub.process.log_path.read_text()
         assert result.is_error
         assert "the search database 127.0.0.1" in only_text(result.content)
         assert "is unavailable" in only_text(result.content)

@@ -208,6 +208,21 @@ def test_bringing_your_own_key_renders_no_right_to_create_it(tmp_path: Path) -> 
     assert not [d for d in docs if d["kind"] == "Role" and "session-key" in d["metadata"]["name"]]
 
 
+def test_without_peering_one_standalone_operator_and_nothing_of_kopf_peering(
+    tmp_path: Path,
+) -> None:
+    docs = helm_template(tmp_path, operator={"peering": {"enabled": False}, "replicas": 1})
+    operator = find(docs, "Deployment", "mcphub-operator")
+    (container,) = operator["spec"]["template"]["spec"]["containers"]
+    assert (operator["spec"]["replicas"], operator["spec"]["strategy"]) == (1, {"type": "Recreate"})
+    assert "MCPHUB_PEERING" not in {e["name"] for e in container["env"]}
+    assert not [d for d in docs if "peering" in d["metadata"]["name"]]
+    # With peering on, the CRDs follow crds.install like the project's own.
+    kinds = {d["kind"] for d in helm_template(tmp_path, crds={"install": False})}
+    assert "CustomResourceDefinition" not in kinds
+    assert "ClusterRole" in kinds
+
+
 @pytest.mark.parametrize(
     ("values", "complaint"),
     [
@@ -215,6 +230,8 @@ def test_bringing_your_own_key_renders_no_right_to_create_it(tmp_path: Path) -> 
         ({"hub": {"servedNamespace": "Not_A_Namespace"}}, "servedNamespace"),
         ({"operator": {"image": {"digest": "latest"}}}, "digest"),
         ({"monitoring": {"serviceMonitor": {"enabled": True}}}, "serviceMonitor"),
+        # Two standalone operators would both handle every object.
+        ({"operator": {"peering": {"enabled": False}}}, "replicas"),
     ],
 )
 def test_the_schema_refuses_values_the_chart_cannot_honour(

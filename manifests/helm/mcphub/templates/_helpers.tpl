@@ -14,6 +14,10 @@
 {{- .Values.sessionKey.secretName | default (printf "%s-session-key" (include "mcphub.fullname" .)) -}}
 {{- end -}}
 
+{{- define "mcphub.searchDatabase.secretName" -}}
+{{- .Values.hub.searchDatabase.secretName | default (printf "%s-search-database" (include "mcphub.fullname" .)) -}}
+{{- end -}}
+
 {{/* Labels of every object; "component" is operator or hub. */}}
 {{- define "mcphub.labels" -}}
 app.kubernetes.io/part-of: mcphub
