@@ -1,0 +1,139 @@
+"""Tracing on or off, from the standard ``OTEL_*`` environment variables, and OTLP export.
+
+Every program (the hub, the bridge, the operator) calls :func:`configure` once
+at start, with its service name, and :func:`tracer` wherever it would make a
+span.  Off is the default and costs one global read and a comparison with
+None where a span would start: no tracer provider, no middleware, no
+propagation work.  The OpenTelemetry API's no-op tracer would still build
+span objects and attach contexts on every call (a few microseconds each);
+this makes "off" free instead of cheap.
+
+Tracing is on when the environment asks for an exporter:
+
+* ``OTEL_SDK_DISABLED=true`` turns it off whatever else is set;
+* ``OTEL_TRACES_EXPORTER`` ``otlp`` or ``console`` turns it on, ``none``
+  off;
+* unset, an OTLP endpoint (``OTEL_EXPORTER_OTLP_ENDPOINT`` or
+  ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``) turns it on.  The SDK's own default
+  (``otlp`` when nothing is said) would make a hub without a collector log a
+  refused connection every few seconds, so saying nothing means off.
+
+The rest is the SDK's, read from the same variables: the endpoint, headers,
+timeout, compression and certificate of the OTLP/HTTP exporter
+(``OTEL_EXPORTER_OTLP_*``), the sampler (``OTEL_TRACES_SAMPLER``,
+``OTEL_TRACES_SAMPLER_ARG``; default: parent-based, always on), the batch
+processor (``OTEL_BSP_*``), the resource (``OTEL_RESOURCE_ATTRIBUTES``,
+``OTEL_SERVICE_NAME``, which wins over the program's own name) and the
+propagators (``OTEL_PROPAGATORS``; default W3C trace context and baggage).
+Spans leave over OTLP/HTTP with protobuf bodies, the protocol the OTLP
+specification makes the default; ``OTEL_EXPORTER_OTLP_PROTOCOL=grpc`` is
+refused at start with what to set instead, rather than ignored -- a collector
+listening on 4317 only would otherwise never hear from the program.
+
+This module imports nothing of the hub's, so the operator uses it as it is.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final
+
+from opentelemetry import trace
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    ConsoleSpanExporter,
+    SimpleSpanProcessor,
+    SpanExporter,
+)
+
+INSTRUMENTATION_NAME: Final = "mcphub"
+_EXPORTERS: Final = ("otlp", "console", "none")
+_PROTOCOLS: Final = ("http/protobuf",)
+_ENDPOINTS: Final = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+
+_tracer: trace.Tracer | None = None
+
+
+class TracingConfigError(ValueError):
+    """The ``OTEL_*`` environment asks for something this program cannot do."""
+
+
+@dataclass(frozen=True)
+class Tracing:
+    """What :func:`configure` set up: nothing, or a provider to flush at exit."""
+
+    provider: TracerProvider | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.provider is not None
+
+    def shutdown(self) -> None:
+        """Export what is still queued and stop (bounded by ``OTEL_BSP_EXPORT_TIMEOUT``)."""
+        global _tracer  # noqa: PLW0603 - the one switch every span site reads
+        if self.provider is not None:
+            _tracer = None
+            self.provider.shutdown()
+
+
+def tracer() -> trace.Tracer | None:
+    """The program's tracer, or None while tracing is off: a span site's one check."""
+    return _tracer
+
+
+def configure(service_name: str) -> Tracing:
+    """Turn tracing on if the environment asks for it; :class:`TracingConfigError` if it is wrong.
+
+    ``service_name`` is the default ``service.name`` (``mcphub-hub``, ...).
+    """
+    global _tracer  # noqa: PLW0603 - the one switch every span site reads
+    exporter = _exporter(os.environ)
+    if exporter is None:
+        return Tracing()
+    resource = Resource.create()
+    if str(resource.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
+        resource = resource.merge(Resource({SERVICE_NAME: service_name}))
+    provider = TracerProvider(resource=resource)
+    # The console exporter is for a person watching a terminal: at once, not in batches.
+    processor = (
+        SimpleSpanProcessor(exporter)
+        if isinstance(exporter, ConsoleSpanExporter)
+        else BatchSpanProcessor(exporter)
+    )
+    provider.add_span_processor(processor)
+    # Global as well, so that any library instrumentation joins the same traces.
+    trace.set_tracer_provider(provider)
+    _tracer = provider.get_tracer(INSTRUMENTATION_NAME)
+    return Tracing(provider)
+
+
+def _exporter(env: Mapping[str, str]) -> SpanExporter | None:
+    if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return None
+    named = env.get("OTEL_TRACES_EXPORTER", "").strip().lower()
+    if not named:
+        named = "otlp" if any(env.get(name, "").strip() for name in _ENDPOINTS) else "none"
+    if named not in _EXPORTERS:
+        raise TracingConfigError(
+            f"OTEL_TRACES_EXPORTER={named!r} is not supported; use one of {', '.join(_EXPORTERS)}"
+        )
+    if named == "none":
+        return None
+    if named == "console":
+        return ConsoleSpanExporter()
+    for variable in ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"):
+        protocol = env.get(variable, "").strip().lower()
+        if protocol and protocol not in _PROTOCOLS:
+            raise TracingConfigError(
+                f"{variable}={protocol!r} is not supported: spans are exported over OTLP/HTTP "
+                f"(set it to http/protobuf, and the endpoint to the collector's OTLP/HTTP port, "
+                f"usually 4318)"
+            )
+        if protocol:
+            break
+    return OTLPSpanExporter()
