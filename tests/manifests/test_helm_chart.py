@@ -218,7 +218,7 @@ def test_bringing_your_own_key_renders_no_right_to_create_it(tmp_path: Path) -> 
         ({"hub": {"servedNamespce": "x"}}, "servedNamespce"),
         ({"hub": {"servedNamespace": "Not_A_Namespace"}}, "servedNamespace"),
         ({"operator": {"image": {"digest": "latest"}}}, "digest"),
-        ({"monitoring": {"serviceMonitor": {"enabled": True}}}, "serviceMonitor"),
+        ({"monitoring": {"podMonitors": {"interval": "often"}}}, "interval"),
     ],
 )
 def test_the_schema_refuses_values_the_chart_cannot_honour(

@@ -9,7 +9,9 @@ is (:mod:`tests.testbed.kube_build`), each with ``go install MODULE/CMD@VERSION`
   health checks in, so the shipped check runs here as it runs there;
 * ``starlark`` is the Go Starlark interpreter Tilt embeds; it executes the
   Tiltfile against stand-ins of Tilt's functions (Tilt itself is not on the
-  module proxy, see ``tests/manifests/tiltfile_stubs.star``).
+  module proxy, see ``tests/manifests/tiltfile_stubs.star``);
+* ``promtool`` checks and unit-tests the alert rules and parses the Grafana
+  dashboard's queries (``manifests/monitoring``) with Prometheus' own parser.
 
 Each lands in ``<cache>/go-tools/<name>-<version>/``; a build happens only
 when the binary is missing (helm: about 12 minutes on two busy cores, cold;
@@ -57,7 +59,9 @@ HELM = GoTool(
 # The version Argo CD's own go.mod requires.
 GLUA = GoTool("glua", "github.com/yuin/gopher-lua/cmd/glua", "v1.1.1")
 STARLARK = GoTool("starlark", "go.starlark.net/cmd/starlark", "v0.0.0-20260908191801-89a6a09411d5")
-TOOLS = (HELM, GLUA, STARLARK)
+# Prometheus 3.16's module version.
+PROMTOOL = GoTool("promtool", "github.com/prometheus/prometheus/cmd/promtool", "v0.316.0")
+TOOLS = (HELM, GLUA, STARLARK, PROMTOOL)
 
 
 def binary(tool: GoTool) -> Path:

@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from tests.testbed.golang import run_go
-from tests.testbed.processes import ManagedProcess, free_port, port_is_open
 from tests.testbed.paths import cache_dir
+from tests.testbed.processes import ManagedProcess, free_port, port_is_open
 
 SOURCE = Path(__file__).resolve().parent / "otelcol"
 START_TIMEOUT_SECONDS = 30.0
@@ -131,9 +131,7 @@ def running_collector(work: Path) -> Iterator[Collector]:
     config.write_text(
         json.dumps(
             {
-                "receivers": {
-                    "otlp": {"protocols": {"http": {"endpoint": f"127.0.0.1:{port}"}}}
-                },
+                "receivers": {"otlp": {"protocols": {"http": {"endpoint": f"127.0.0.1:{port}"}}}},
                 "exporters": {"file": {"path": str(output), "flush_interval": "100ms"}},
                 "service": {
                     # Its own metrics would listen on 0.0.0.0:8888; nothing here reads them.
