@@ -90,7 +90,7 @@ class Collector:
         """Every span received so far (the exporter flushes every 100 ms)."""
         if not self.output.exists():
             return []
-        found = []
+        found: list[Span] = []
         for line in self.output.read_text().splitlines():
             for resource in json.loads(line).get("resourceSpans", []):
                 resource_attributes = _attributes(resource.get("resource", {}))
