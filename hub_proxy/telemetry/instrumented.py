@@ -68,22 +68,15 @@ class InstrumentedSession:
 
     async def handle_request(self, request: jsonrpc.Request) -> jsonrpc.Response:
         method = metrics.method_label(request.method)
-        outcome: metrics.Outcome = "cancelled"
-        started = time.perf_counter()
         measured = self._metrics
-        measured.in_flight.inc()
-        try:
-            answer = await self._handle(request)
-            outcome = metrics.outcome(answer)
-            return answer
-        except Exception:
-            # The transport answers it with an internal error.
-            outcome = "error"
-            raise
-        finally:
+
+        def record(outcome: metrics.Outcome, seconds: float) -> None:
             measured.in_flight.dec()
             measured.requests.labels(method, outcome).inc()
-            measured.seconds.labels(method).observe(time.perf_counter() - started)
+            measured.seconds.labels(method).observe(seconds)
+
+        measured.in_flight.inc()
+        return await _measured(self._handle(request), record)
 
     async def _handle(self, request: jsonrpc.Request) -> jsonrpc.Response:
         tracer_ = tracer()
@@ -113,23 +106,37 @@ async def upstream_call(server: str, request: jsonrpc.Request, send: Send) -> js
     resource: the hub resolved the client's name to it before sending.
     """
     method = metrics.method_label(request.method)
+
+    def record(outcome: metrics.Outcome, seconds: float) -> None:
+        metrics.UPSTREAM_REQUESTS.labels(server, method, outcome).inc()
+        metrics.UPSTREAM_REQUEST_SECONDS.labels(server, method).observe(seconds)
+        if method == "tools/call":
+            tool = (request.params or {}).get("name")
+            metrics.TOOL_CALLS.labels(server, tool if isinstance(tool, str) else "", outcome).inc()
+
+    return await _measured(_send(server, request, send), record)
+
+
+async def _measured(
+    answering: Awaitable[jsonrpc.Response], record: Callable[[metrics.Outcome, float], None]
+) -> jsonrpc.Response:
+    """The answer ``answering`` gives, recorded with its outcome and how long it took.
+
+    A request whose task is cancelled (the client cancelled it, its session
+    ended) is ``cancelled``; one whose handler failed is an ``error``, which
+    the transport answers with an internal error.
+    """
     outcome: metrics.Outcome = "cancelled"
     started = time.perf_counter()
     try:
-        answer = await _send(server, request, send)
+        answer = await answering
         outcome = metrics.outcome(answer)
         return answer
     except Exception:
         outcome = "error"
         raise
     finally:
-        metrics.UPSTREAM_REQUESTS.labels(server, method, outcome).inc()
-        metrics.UPSTREAM_REQUEST_SECONDS.labels(server, method).observe(
-            time.perf_counter() - started
-        )
-        if method == "tools/call":
-            tool = (request.params or {}).get("name")
-            metrics.TOOL_CALLS.labels(server, tool if isinstance(tool, str) else "", outcome).inc()
+        record(outcome, time.perf_counter() - started)
 
 
 async def _send(server: str, request: jsonrpc.Request, send: Send) -> jsonrpc.Response:

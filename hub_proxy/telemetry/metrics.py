@@ -32,7 +32,8 @@ audit's ``mcphub_access_decisions_total``.
 
 Every label value comes from a bounded set, never from what a client typed:
 
-* ``method`` is an MCP method the program knows, else ``other``;
+* ``method`` is a request method of MCP (as the SDK's types list them), else
+  ``other``;
 * ``outcome`` is ``ok``, ``tool_error`` (a tool result with ``isError``),
   ``client_error`` (JSON-RPC -32700 to -32602: the request itself was wrong,
   an unknown tool included), ``error`` (anything else: the upstream failed,
@@ -53,9 +54,11 @@ search), a fraction of a percent of a call through the hub.
 
 from __future__ import annotations
 
+import typing
 from dataclasses import dataclass
 from typing import Final, Literal
 
+import mcp_types
 from prometheus_client import Counter, Gauge, Histogram
 
 from hub_proxy.transport import jsonrpc
@@ -67,27 +70,20 @@ DURATION_BUCKETS: Final = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60,
 # What a request gets wrong by itself: parse error, invalid request, unknown
 # method, invalid params (which is also how an unknown tool is answered).
 _CLIENT_ERRORS: Final = frozenset({-32700, -32600, -32601, -32602})
-METHODS: Final = frozenset(
-    {
-        "initialize",
-        "ping",
-        "tools/list",
-        "tools/call",
-        "prompts/list",
-        "prompts/get",
-        "resources/list",
-        "resources/templates/list",
-        "resources/read",
-        "resources/subscribe",
-        "resources/unsubscribe",
-        "completion/complete",
-        "logging/setLevel",
-        "tasks/get",
-        "tasks/result",
-        "tasks/cancel",
-        "tasks/list",
-    }
-)
+
+
+def _mcp_methods() -> frozenset[str]:
+    """Every request method the MCP SDK's types define, in either direction."""
+    found: set[str] = set()
+    for value in vars(mcp_types).values():
+        if isinstance(value, type) and issubclass(value, mcp_types.Request):
+            method = value.model_fields.get("method")
+            if method is not None:
+                found.update(a for a in typing.get_args(method.annotation) if isinstance(a, str))
+    return frozenset(found)
+
+
+METHODS: Final = _mcp_methods()
 OTHER_METHOD: Final = "other"
 
 
