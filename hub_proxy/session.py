@@ -16,11 +16,12 @@ only what needs an upstream:
   name to an upstream and that upstream's own name, and go through the
   multiplexer session this downstream session has with that upstream, opened
   on first use.  The request keeps the client's id: the multiplexer remaps ids
-  and progress tokens towards the child and back, and relates everything the
-  child sends during the call (progress, logs, sampling, elicitation) to that
-  id, which is exactly the id the transport needs to put it on the call's
-  stream.  Cancellation needs nothing here: the transport cancels the task and
-  the multiplexer tells the child.
+  and progress tokens towards the child and back, and relates what the child
+  sends for the call (progress, logs, sampling, elicitation) to that id, which
+  is exactly the id the transport needs to put it on the call's stream; what
+  belongs to no one client of a shared upstream never reaches this session
+  (see :mod:`hub_proxy.upstream.router`).  Cancellation needs nothing here:
+  the transport cancels the task and the multiplexer tells the child.
 
 ``resources/read``, ``resources/subscribe`` and ``completion/complete`` are
 routed by URI or prompt name the same way (see :mod:`hub_proxy.routing`).
@@ -32,9 +33,11 @@ whitespace or invalid code points is refused with -32602 saying so.
 at, here, whichever upstream they come from; it is forwarded only to upstreams
 the client has to itself (``sessionMode: perClient``), because a shared child
 has one level for every session, and one client must not turn another's
-server verbose or quiet.  The multiplexer broadcasts
-``notifications/resources/updated`` to every session that has talked to that
-upstream, subscribed or not.
+server verbose or quiet.  Subscriptions are the multiplexer's to count per
+session; an update reaches this session only for a URI it subscribed to, and
+only while its caller may still read that resource in this scope
+(:meth:`HubSession.admits`): nothing a client receives names what its
+policies hide.
 
 Every list, call, read, get and completion is authorized for the principal of
 the request being answered (:func:`hub_proxy.access.caller`), through the one
@@ -67,9 +70,9 @@ differently -- the client is told ``list_changed`` for tools, prompts and
 resources; a scope that disappeared is empty from then on.  An upstream
 replaced under the same name gets a new multiplexer session on next use.
 
-The multiplexer broadcasts an upstream's ``list_changed`` to all of its
-sessions; the relay drops those, because the hub sends its own once it has
-re-listed -- sooner would make the client re-list a stale cache.
+The multiplexer gives an upstream's ``list_changed`` to all of its sessions;
+the relay drops those, because the hub sends its own once it has re-listed --
+sooner would make the client re-list a stale cache.
 """
 
 from __future__ import annotations
@@ -87,11 +90,13 @@ from hub_proxy import routing
 from hub_proxy.access import AccessControl, caller
 from hub_proxy.activity import outcome_of
 from hub_proxy.auth.policy import Action, Item, ItemKind
-from hub_proxy.bridge.multiplexer import SERVER_UNAVAILABLE
+from hub_proxy.auth.principal import Principal
 from hub_proxy.canonical import InvalidNameError, canonical_uri, check_name
 from hub_proxy.catalog import Catalog, Scope
 from hub_proxy.live import LiveCatalog
 from hub_proxy.transport import Peer, Session, SessionFactory, jsonrpc
+from hub_proxy.upstream.base import SERVER_UNAVAILABLE
+from hub_proxy.upstream.router import task_not_found
 from hub_proxy.upstreams import KINDS, Upstream, Upstreams
 
 INVALID_PARAMS: Final = -32602
@@ -103,6 +108,9 @@ CAPABILITIES: Final[Mapping[str, Any]] = {
     "resources": {"listChanged": True, "subscribe": True},
     "logging": {},
     "completions": {},
+    # Passed through to the upstream whose tool a task-augmented call names;
+    # its tools say which may run as tasks (``execution.taskSupport``).
+    "tasks": {"list": {}, "cancel": {}, "requests": {"tools": {"call": {}}}},
 }
 
 logger = logging.getLogger(__name__)
@@ -176,14 +184,16 @@ class _RelayPeer:
     """The downstream client as one upstream's multiplexer sees it.
 
     The multiplexer keys its sessions by ``session_id``, so each upstream gets
-    a name of its own for the same client; everything but ``list_changed``
-    goes straight through, ``related_to`` included.
+    a name of its own for the same client.  Requests and ``related_to`` go
+    straight through; notifications pass the session's own checks first
+    (:meth:`HubSession.admits`).
     """
 
-    def __init__(self, peer: Peer, server: str, log_level: Callable[[], int]) -> None:
+    def __init__(self, session: HubSession, peer: Peer, server: str) -> None:
+        self._session = session
         self._peer = peer
+        self._server = server
         self._session_id = f"{peer.session_id}/{server}"
-        self._log_level = log_level
 
     @property
     def session_id(self) -> str:
@@ -196,11 +206,8 @@ class _RelayPeer:
         *,
         related_to: jsonrpc.RequestId | None = None,
     ) -> None:
-        if method.endswith("/list_changed") and method != "notifications/roots/list_changed":
-            return
-        if method == "notifications/message" and _severity(params) < self._log_level():
-            return
-        self._peer.notify(method, params, related_to=related_to)
+        if self._session.admits(self._server, method, params):
+            self._peer.notify(method, params, related_to=related_to)
 
     async def request(
         self,
@@ -232,6 +239,11 @@ class HubSession:
         self._links: dict[str, tuple[Upstream, Session]] = {}
         # Log messages below this (an index into LOG_LEVELS) are not passed on.
         self._log_level = 0
+        # Whose notifications this session receives: the caller of its latest
+        # forwarded request (a token refreshed with fewer groups counts at once).
+        self._principal: Principal | None = None
+        # The tasks its calls created: task id -> the server, and the tool it runs.
+        self._tasks: dict[str, tuple[str, Item]] = {}
         self._handlers = self._handler_table()
         upstreams.subscribe(self._changed)
         live.subscribe(self._replaced)
@@ -272,6 +284,10 @@ class HubSession:
             # session of its one child, so one client must not set it for all.
             "logging/setLevel": self._set_log_level,
             "completion/complete": self._complete,
+            "tasks/get": self._on_task,
+            "tasks/result": self._on_task,
+            "tasks/cancel": self._on_task,
+            "tasks/list": self._list_tasks,
         }
 
     async def _initialize(self, request: jsonrpc.Request) -> jsonrpc.Response:
@@ -314,15 +330,96 @@ class HubSession:
             answer = await self._forward(route.server, forwarded)
             elapsed = time.perf_counter() - started
             self._access.called(caller(), action, published.item, outcome_of(answer), elapsed)
+            if "task" in params and isinstance(answer, jsonrpc.Result):
+                self._remember_task(answer.result.get("task"), route.server, published.item)
             return answer
 
         return call
 
+    def _remember_task(self, task: object, server: str, item: Item) -> None:
+        """A task-augmented call created ``task``: the session's, on ``server``, about ``item``."""
+        task_id = task.get("taskId") if isinstance(task, Mapping) else None
+        if isinstance(task_id, str):
+            self._tasks[task_id] = (server, item)
+
+    async def _on_task(self, request: jsonrpc.Request) -> jsonrpc.Response:
+        """``tasks/get``, ``tasks/result``, ``tasks/cancel``: where the task's call went.
+
+        A task is this session's only, and only while its caller may still
+        call the tool it runs; else it is answered as a task that does not
+        exist, as the spec answers one.
+        """
+        task_id = (request.params or {}).get("taskId")
+        task = self._tasks.get(task_id) if isinstance(task_id, str) else None
+        if task is None or not self._access.decide(caller(), "call", task[1]).allowed:
+            return task_not_found(request, task_id)
+        return await self._forward(task[0], request)
+
+    async def _list_tasks(self, request: jsonrpc.Request) -> jsonrpc.Response:
+        """``tasks/list``: this session's tasks, from every server it has some on, in one page."""
+        listed: list[Any] = []
+        for server in sorted({server for server, _ in self._tasks.values()}):
+            cursor: object = None
+            while True:
+                params = {"cursor": cursor} if cursor else None
+                answer = await self._forward(server, replace(request, params=params))
+                if isinstance(answer, jsonrpc.Error):
+                    return answer
+                listed.extend(answer.result.get("tasks") or ())
+                cursor = answer.result.get("nextCursor")
+                if not cursor:
+                    break
+        principal = caller()
+        shown = []
+        for task in listed:
+            task_id = task.get("taskId") if isinstance(task, Mapping) else None
+            own = self._tasks.get(task_id) if isinstance(task_id, str) else None
+            if own is not None and self._access.evaluator.allows(principal, "call", own[1]):
+                shown.append(task)
+        return request.respond({"tasks": shown})
+
     async def handle_notification(self, notification: jsonrpc.Notification) -> None:
-        # The hub did the upstream handshakes itself; only roots concern them.
+        # The hub did the upstream handshakes itself; only roots concern them,
+        # and only the upstreams this client has to itself: a shared one is
+        # never told any client's roots (see hub_proxy.upstream.router).
         if notification.method == "notifications/roots/list_changed":
-            for _, link in self._links.values():
-                await link.handle_notification(notification)
+            for upstream, link in self._links.values():
+                if upstream.entry.per_client:
+                    await link.handle_notification(notification)
+
+    def admits(self, server: str, method: str, params: Mapping[str, Any] | None) -> bool:
+        """Whether a notification from ``server`` goes on to this client.
+
+        ``list_changed`` does not: the hub sends its own once it has re-listed
+        (sooner would make the client re-list a stale cache).  Log messages
+        are filtered at the client's level.  A resource update names a
+        resource, so it goes only to a client that may still read it there; a
+        task's status, only to the client whose task it is, while it may still
+        call the task's tool.
+        """
+        if method.endswith("/list_changed"):
+            return False
+        if method == "notifications/message":
+            return _severity(params) >= self._log_level
+        if method == "notifications/resources/updated":
+            uri = (params or {}).get("uri")
+            return isinstance(uri, str) and self._may_read(server, uri)
+        if method == "notifications/tasks/status":
+            task_id = (params or {}).get("taskId")
+            task = self._tasks.get(task_id) if isinstance(task_id, str) else None
+            principal = self._principal
+            return (
+                task is not None
+                and principal is not None
+                and self._access.evaluator.allows(principal, "call", task[1])
+            )
+        return True
+
+    def _may_read(self, server: str, uri: str) -> bool:
+        principal = self._principal
+        if principal is None or server not in self._scope.servers:
+            return False
+        return self._access.evaluator.allows(principal, "read", Item("resource", server, (uri,)))
 
     async def close(self) -> None:
         self._upstreams.unsubscribe(self._changed)
@@ -408,6 +505,7 @@ class HubSession:
         return await self._forward(server, forwarded)
 
     async def _forward(self, server: str, request: jsonrpc.Request) -> jsonrpc.Response:
+        self._principal = caller()
         answer = await self._link(server).handle_request(request)
         if isinstance(answer, jsonrpc.Error) and answer.code == SERVER_UNAVAILABLE:
             return replace(answer, message=f"MCP server {server} is unavailable: {answer.message}")
@@ -419,7 +517,7 @@ class HubSession:
         if opened is not None and opened[0] is upstream:
             return opened[1]
         # A replaced upstream's multiplexer is stopped; its session needs no closing.
-        link = upstream.open_session(_RelayPeer(self._peer, server, lambda: self._log_level))
+        link = upstream.open_session(_RelayPeer(self, self._peer, server))
         self._links[server] = (upstream, link)
         return link
 

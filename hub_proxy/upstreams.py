@@ -1,17 +1,20 @@
 """The servers the hub runs, and what each of them offers right now.
 
-Every configured stdio server is one child process behind one bridge
-:class:`~hub_proxy.bridge.multiplexer.Multiplexer` -- the same code the
-operator's sidecar runs -- so the hub inherits its supervision for free:
-restarts with back-off, a child that dies with the hub (its own process group
-and ``PR_SET_PDEATHSIG``), id and progress-token remapping, and answers for
-whatever a dead child owed.  The hub never opens a new upstream session per
-call: every downstream session talks to the upstream through a multiplexer
-session of its own, and all of them share the one child.
+Every configured stdio server is one child process behind one
+:class:`~hub_proxy.upstream.multiplexer.Multiplexer` -- the same code the
+operator's bridge sidecar runs -- so the hub inherits its supervision for
+free: restarts with back-off, a child that dies with the hub (its own process
+group and ``PR_SET_PDEATHSIG``), id and progress-token remapping, answers for
+whatever a dead child owed, and each message of the child's delivered to the
+one session it belongs to (see :mod:`hub_proxy.upstream.router`).  The hub
+never opens a new upstream session per call: every downstream session talks
+to the upstream through a multiplexer session of its own, and all of them
+share the one child.
 
 What the hub shows clients comes from a cache, not from a round trip per
-``tools/list``: each upstream is listed once it is up, through a session the
-hub itself owns, and listed again when it says ``notifications/*/list_changed``
+``tools/list``: each upstream is listed once it is up (and not before: a
+crash-looping server fails requests at once), through a session the hub
+itself owns, and listed again when it says ``notifications/*/list_changed``
 (the multiplexer also says so after a restart).  The server's tool policy is
 applied here, once per listing, with :func:`mcphub_api.toolpolicy.publish`,
 the function the operator uses for ``status.tools``: what kubectl shows is what
@@ -26,12 +29,12 @@ first use and stopped when the session closes or the server is removed.  What
 the server offers is still listed once: per-client state is for calls.
 
 A remote server is the same multiplexer over a
-:class:`~hub_proxy.remote.RemoteChannel`, whose lifetimes are upstream HTTP
+:class:`~hub_proxy.upstream.remote.RemoteChannel`, whose lifetimes are upstream HTTP
 sessions; its downstream sessions also retry, once, a request lost to an
-expired upstream session (see :mod:`hub_proxy.remote`).
+expired upstream session (see :mod:`hub_proxy.upstream.remote`).
 
 Environment values are passed by running the command through ``env``: the
-multiplexer's :class:`~hub_proxy.bridge.channel.SpawnChannel` takes an argv
+multiplexer's :class:`~hub_proxy.upstream.stdio.SpawnChannel` takes an argv
 only, and ``env NAME=VALUE command`` execs the command with them added to the
 hub's own environment, so the child's pid is still the server's.
 """
@@ -48,11 +51,13 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
-from hub_proxy.bridge.channel import Channel, SpawnChannel
-from hub_proxy.bridge.multiplexer import Multiplexer, Timeouts
 from hub_proxy.catalog import Command, ServerEntry
-from hub_proxy.remote import RemoteChannel, retrying_expired
 from hub_proxy.transport import Peer, Session, jsonrpc
+from hub_proxy.upstream.base import Channel
+from hub_proxy.upstream.multiplexer import Multiplexer
+from hub_proxy.upstream.remote import RemoteChannel, retrying_expired
+from hub_proxy.upstream.stdio import SpawnChannel
+from hub_proxy.upstream.supervisor import Timeouts
 from mcphub_api.toolpolicy import publish
 
 
@@ -142,9 +147,12 @@ def channel_of(entry: ServerEntry) -> Channel:
 class _HubPeer:
     """The hub's own session with an upstream: it lists, and hears list_changed.
 
-    The multiplexer sends server-to-client requests to the session whose
-    request is in flight; when that is this one (a listing), there is no
-    client to ask, and the upstream gets an error.
+    Being a session of the multiplexer's, it also keeps a shared upstream
+    from ever having one only client: what the router gives "the only
+    session" is then nobody's, and roots are never asked of a client (see
+    :mod:`hub_proxy.upstream.router`).  A request that does reach it (the
+    hub's listing was the only request in flight) is answered here: no roots,
+    and an error for anything else, since no client is there to ask.
     """
 
     def __init__(self, upstream: Upstream) -> None:
@@ -173,6 +181,8 @@ class _HubPeer:
         related_to: jsonrpc.RequestId | None = None,
     ) -> jsonrpc.Response:
         # The multiplexer replaces the id with the server's own before answering.
+        if method == "roots/list":
+            return jsonrpc.Result(0, {"roots": []})
         return jsonrpc.Error(0, jsonrpc.INTERNAL_ERROR, f"the hub cannot answer {method} itself")
 
 
@@ -242,6 +252,8 @@ class Upstream:
     async def _keep_listed(self) -> None:
         while True:
             await self._wake.wait()
+            # A crash-looping upstream fails requests at once: list it once it is back.
+            await self.multiplexer.until_ready()
             self._wake.clear()
             stale, self._stale = self._stale, set()
             # In LISTINGS order: tools first, since readiness waits for them.

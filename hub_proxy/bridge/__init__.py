@@ -6,8 +6,10 @@ talks HTTP to a Service.  In the pod the bridge reaches the server through two
 FIFOs on a shared volume; for tests and local use it spawns the server itself.
 See ``python -m hub_proxy.bridge --help``.
 
-* :mod:`~hub_proxy.bridge.channel` -- how the server's stdin and stdout are reached;
-* :mod:`~hub_proxy.bridge.multiplexer` -- one server shared by many HTTP sessions;
+The bridge is an entry point: how the server is reached, and how one server
+is shared by many HTTP sessions, is :mod:`hub_proxy.upstream`'s, the same code
+the hub runs its own upstreams with.
+
 * :mod:`~hub_proxy.bridge.app` -- the HTTP endpoints;
 * :mod:`~hub_proxy.bridge.logs` -- one JSON object per log line;
 * :mod:`~hub_proxy.bridge.__main__` -- the command line and the process's life.

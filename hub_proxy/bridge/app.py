@@ -16,8 +16,8 @@ from typing import Final
 
 from aiohttp import web
 
-from hub_proxy.bridge.multiplexer import Multiplexer
 from hub_proxy.transport import EndpointOptions, StreamableHTTPEndpoint
+from hub_proxy.upstream.multiplexer import Multiplexer
 
 MULTIPLEXER: Final = web.AppKey("multiplexer", Multiplexer)
 

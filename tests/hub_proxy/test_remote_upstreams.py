@@ -18,6 +18,7 @@ import pytest
 from mcp.shared.exceptions import MCPError
 
 from tests.hub_proxy.bridge_process import command_of, only_text
+from tests.hub_proxy.remote_server_yaml import remote_yaml
 from tests.hub_proxy.test_standalone_hub import (
     TEST_SECONDS,
     Hub,
@@ -40,15 +41,8 @@ RECOVER_SECONDS = 40.0
 
 
 def _remote(name: str, url: str, transport: str = "streamable-http") -> str:
-    return (
-        "apiVersion: mcphub.dev/v1alpha1\n"
-        "kind: MCPServer\n"
-        f"metadata: {{name: {name}}}\n"
-        "spec:\n"
-        f"  transport: {transport}\n"
-        "  remote:\n"
-        f"    url: {json.dumps(url)}\n"
-        "    headers: [{name: X-Mcphub-Test, value: literal}]\n"
+    return remote_yaml(
+        name, url, transport, "    headers: [{name: X-Mcphub-Test, value: literal}]\n"
     )
 
 

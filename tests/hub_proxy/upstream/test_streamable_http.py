@@ -1,19 +1,26 @@
-"""The streamable-HTTP link against an upstream that answers a call with something that is no
-JSON-RPC message: the multiplexer is told what, the call fails saying so, the session goes on."""
+"""The streamable-HTTP link against upstreams that do unusual things: answer a call with
+something that is no JSON-RPC message (the multiplexer is told what, the call fails saying
+so, the session goes on), or stop streaming an answer midway, expecting to be asked again."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import anyio
 import pytest
 from aiohttp import web
 
-from hub_proxy.bridge.channel import UnreadableError
 from hub_proxy.catalog import RemoteTarget
-from hub_proxy.remote_http import StreamableHttpLink
 from hub_proxy.transport import jsonrpc
+from hub_proxy.upstream.base import UnreadableError
+from hub_proxy.upstream.streamable_http import StreamableHttpLink
+from tests.hub_proxy.bridge_process import only_text
+from tests.hub_proxy.remote_server_yaml import remote_yaml
+from tests.hub_proxy.test_standalone_hub import connected, start_hub
+from tests.testbed.conformance_server import running_conformance_server
 from tests.testbed.processes import free_port
 
 TEST_SECONDS = 30
@@ -72,3 +79,27 @@ async def test_an_answer_that_is_no_message_fails_its_call_and_the_session_goes_
         await link.close(grace=1)
     assert isinstance(answered, jsonrpc.Result)
     assert json.dumps(answered.result["content"]) == '[{"type": "text", "text": "fine"}]'
+
+
+async def test_an_answer_the_upstream_stops_streaming_midway_is_resumed(tmp_path: Path) -> None:
+    """Issue 11, item 11: the conformance server's ``test_reconnection`` primes its stream
+    with an event id and a ``retry``, closes it before answering, and replays the answer
+    to a GET with ``Last-Event-ID``; the hub's link comes back for it, and the client
+    gets its answer instead of "the upstream ended its answer without answering"."""
+    with running_conformance_server(tmp_path / "upstream") as url:
+
+        def write(folder: Path) -> Path:
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "conformance.yaml").write_text(remote_yaml("conformance", url))
+            return folder
+
+        hub = await asyncio.to_thread(start_hub, tmp_path, write)
+        try:
+            with anyio.fail_after(TEST_SECONDS):
+                async with connected(hub.url("/mcp/conformance")) as client:
+                    resumed = await client.call_tool("test_reconnection", {})
+                    again = await client.call_tool("test_reconnection", {})
+        finally:
+            await asyncio.to_thread(hub.process.stop)
+    assert only_text(resumed.content) == "Reconnection test completed successfully"
+    assert only_text(again.content) == "Reconnection test completed successfully"

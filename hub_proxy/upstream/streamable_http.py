@@ -10,22 +10,31 @@ nothing more, on one keep-alive :class:`aiohttp.ClientSession` per lifetime:
 
 * every message is a POST; the answer is a JSON body (one message or a batch)
   or an SSE stream parsed as it arrives, each event's data one message for the
-  multiplexer, decoded once, here;
+  multiplexer, decoded once, here; a request or notification on a POST's
+  stream belongs to that POST's request, and is handed over as
+  :class:`~hub_proxy.upstream.base.Related` to it;
 * ``Mcp-Session-Id`` from the ``initialize`` answer and ``MCP-Protocol-Version``
   from its result go on every later request;
-* a GET stream carries what the server sends on its own, if it offers one;
+* a GET stream carries what the server sends on its own, if it offers one,
+  handed over as related to no request;
 * DELETE ends the session when the hub closes the link.
 
 Requests are sent concurrently, each on its own request; notifications and
 answers are sent in order before anything after them, so ``initialized``
 reaches the server before the first call it allows.
 
+A server may close the SSE stream of an answer before the answer, having
+given its events ids (SEP-1699, MCP 2025-11-25): the link then comes back
+after the server's ``retry`` with a GET carrying ``Last-Event-ID``, and takes
+what the server replays as the rest of that answer.
+
 A lifetime ends when a POST loses its connection (a broken GET stream is only
 opened again), or when the server no longer knows the session: 404 for a
 request that carried its id, or the 400 "No valid session ID" of servers built
 on the TypeScript SDK's examples.  The link then reports
-:data:`SESSION_EXPIRED`, which :mod:`hub_proxy.remote` retries on.  Any other
-HTTP failure of a request is that request's error answer; the session goes on.
+:data:`~hub_proxy.upstream.base.SESSION_EXPIRED`, which
+:mod:`hub_proxy.upstream.remote` retries on.  Any other HTTP failure of a
+request is that request's error answer; the session goes on.
 """
 
 from __future__ import annotations
@@ -34,18 +43,15 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncGenerator, AsyncIterator, Coroutine
+from dataclasses import dataclass
 from typing import Any, Final
 
 import aiohttp
 
-from hub_proxy.bridge.channel import UnreadableError
 from hub_proxy.catalog import RemoteTarget
 from hub_proxy.transport import jsonrpc
-
-# How a link says its session expired; the multiplexer puts it in the error it
-# answers the lost requests with, which is how the hub knows to retry them.
-SESSION_EXPIRED: Final = "lost its upstream session (the server no longer knows its id)"
+from hub_proxy.upstream.base import SESSION_EXPIRED, QueuedLink, UnreadableError, describe_loss
 
 _SESSION_HEADER: Final = "Mcp-Session-Id"
 _VERSION_HEADER: Final = "MCP-Protocol-Version"
@@ -57,51 +63,15 @@ _METHOD_NOT_ALLOWED: Final = 405
 _CONNECT_SECONDS: Final = 10.0
 # A GET stream that ended or broke is opened again after this pause.
 _REOPEN_GET_SECONDS: Final = 1.0
+_LAST_EVENT_HEADER: Final = "Last-Event-ID"
+# Resuming an answer: the pause when the server gives no ``retry``, the
+# longest one honoured, and how many resumptions in a row may bring nothing.
+_DEFAULT_RETRY_SECONDS: Final = 1.0
+_MAX_RETRY_SECONDS: Final = 30.0
+_RESUME_ATTEMPTS: Final = 3
 _MAX_ERROR_BODY: Final = 300
 
 logger = logging.getLogger(__name__)
-
-
-class QueuedLink:
-    """A link whose messages pass through two queues, for HTTP upstreams.
-
-    Over HTTP each message is an exchange of its own, with its own flow
-    control, so the multiplexer's messages only need queueing until a sender
-    picks them up; what the upstream says is queued for ``receive``, and None
-    there means the session ended (``_ended`` says why).
-    """
-
-    pid: int | None = None
-
-    def __init__(self) -> None:
-        self._inbox: asyncio.Queue[jsonrpc.Message | UnreadableError | None] = asyncio.Queue()
-        self._outbox: asyncio.Queue[jsonrpc.Message] = asyncio.Queue()
-        self._ended: str | None = None
-
-    async def receive(self) -> jsonrpc.Message | None:
-        received = await self._inbox.get()
-        if isinstance(received, UnreadableError):
-            raise received
-        return received
-
-    def send(self, message: jsonrpc.Message) -> bool:
-        if self._ended is not None:
-            return False
-        self._outbox.put_nowait(message)
-        return True
-
-    def _take(self, data: bytes) -> jsonrpc.Message | UnreadableError:
-        """Decode one message from the upstream and queue it, or what was wrong with it."""
-        taken: jsonrpc.Message | UnreadableError
-        try:
-            taken = jsonrpc.decode(data)
-        except jsonrpc.MessageError as exc:
-            taken = UnreadableError(exc, data)
-        self._inbox.put_nowait(taken)
-        return taken
-
-    async def drain(self) -> None:
-        return
 
 
 class StreamableHttpLink(QueuedLink):
@@ -182,7 +152,7 @@ class StreamableHttpLink(QueuedLink):
                         self._headers[_SESSION_HEADER] = session
                 await self._deliver(answer, request_id, initialize=method == "initialize")
         except aiohttp.ClientError as exc:
-            self._end(_describe(exc))
+            self._end(describe_loss(exc))
         except ValueError as exc:
             # A body that is not JSON: this request's failure, not the session's.
             self._fail(request_id, f"answered with something that is not JSON: {exc}")
@@ -190,24 +160,75 @@ class StreamableHttpLink(QueuedLink):
     async def _deliver(
         self, answer: aiohttp.ClientResponse, request_id: object, *, initialize: bool
     ) -> None:
+        delivery = _Delivery(request_id, initialize=initialize)
         if answer.content_type == _SSE:
-            messages = _events(answer)
+            resumption = _Resumption()
+            failure = await self._consume(_events(answer, resumption), delivery)
+            failure = await self._resume(resumption, delivery, failure)
         elif answer.content_type == _JSON:
-            messages = _json_body(answer)
+            failure = await self._consume(_json_body(answer), delivery)
         else:
-            self._fail(request_id, f"answered with {answer.content_type!r}")
-            return
-        answered, why = False, "ended its answer without answering"
+            failure = f"answered with {answer.content_type!r}"
+        if failure is not None:
+            self._fail(request_id, failure)
+
+    async def _consume(
+        self, messages: AsyncIterator[bytes], delivery: _Delivery, *, to_the_end: bool = True
+    ) -> str | None:
+        """Take the messages of one answer; None if the answer came, else why it did not.
+
+        ``to_the_end`` reads on after the answer until the server ends the
+        response, as it does after an answer: a response read to its end
+        leaves its keep-alive connection for the next request.
+        """
+        why: str | None = "ended its answer without answering"
         async for data in messages:
-            message = self._take(data)
+            message = self._take_related(data, delivery.related_to)
             if isinstance(message, UnreadableError):
                 why = f"answered with something that is not a JSON-RPC message: {message}"
-            elif isinstance(message, jsonrpc.Result | jsonrpc.Error) and message.id == request_id:
-                answered = True
-                if initialize and isinstance(message, jsonrpc.Result):
+            elif (
+                isinstance(message, jsonrpc.Result | jsonrpc.Error)
+                and message.id == delivery.request_id
+            ):
+                if delivery.initialize and isinstance(message, jsonrpc.Result):
                     self._learn_version(message)
-        if not answered:
-            self._fail(request_id, why)
+                why = None
+                if not to_the_end:
+                    break
+        return why
+
+    async def _resume(
+        self, resumption: _Resumption, delivery: _Delivery, failure: str | None
+    ) -> str | None:
+        """Come back for the rest of an answer whose stream the server closed (SEP-1699).
+
+        A server that gave its events ids may close the stream before the
+        answer and expect the client to ask again, after ``retry``, with a GET
+        naming the last event it got; it replays what followed.  Attempts that
+        bring no new event count against a small bound, so a server that only
+        ever closes cannot hold the request forever.
+        """
+        fruitless = 0
+        while failure is not None and resumption.last_event_id is not None:
+            if fruitless == _RESUME_ATTEMPTS:
+                return f"{failure}, and resuming it brought nothing {_RESUME_ATTEMPTS} times"
+            await asyncio.sleep(resumption.retry_seconds)
+            seen = resumption.last_event_id
+            headers = {**self._headers, "Accept": _SSE, _LAST_EVENT_HEADER: seen}
+            del headers["Content-Type"]
+            async with self._http.get(self._url, headers=headers) as stream:
+                if await self._expired(stream, carried=True):
+                    return None  # the lifetime ended: the multiplexer answers every request
+                if stream.status >= _BAD_REQUEST or stream.content_type != _SSE:
+                    return f"{failure}, and refused to resume it (HTTP {stream.status})"
+                # The stream resumed may be the server's own as well, open after the answer.
+                events = _events(stream, resumption)
+                try:
+                    failure = await self._consume(events, delivery, to_the_end=False)
+                finally:
+                    await events.aclose()
+            fruitless = 0 if resumption.last_event_id != seen else fruitless + 1
+        return failure
 
     def _learn_version(self, initialized: jsonrpc.Result) -> None:
         version = initialized.result.get("protocolVersion")
@@ -236,12 +257,13 @@ class StreamableHttpLink(QueuedLink):
                     if stream.status == _METHOD_NOT_ALLOWED or stream.content_type != _SSE:
                         return
                     async for data in _events(stream):
-                        self._take(data)
+                        # The server's own stream: related to no request of ours.
+                        self._take_related(data, None)
             except aiohttp.ClientError as exc:
                 # Not the end of the lifetime: a caller would then wait for a
                 # re-initialization instead of failing at once.  The next POST
                 # finds out whether the server is really gone.
-                logger.debug("upstream GET stream lost", extra={"why": _describe(exc)})
+                logger.debug("upstream GET stream lost", extra={"why": describe_loss(exc)})
             await asyncio.sleep(_REOPEN_GET_SECONDS)
 
     # -- ending --------------------------------------------------------------------------------
@@ -277,8 +299,33 @@ async def _json_body(answer: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
         yield body.strip()
 
 
-async def _events(stream: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
-    """The data of each SSE ``message`` event, as soon as the event is complete."""
+@dataclass(frozen=True, slots=True)
+class _Delivery:
+    """The request whose answer a stream carries."""
+
+    request_id: object
+    initialize: bool
+
+    @property
+    def related_to(self) -> jsonrpc.RequestId | None:
+        return self.request_id if jsonrpc.is_request_id(self.request_id) else None
+
+
+@dataclass(slots=True)
+class _Resumption:
+    """How far a server's SSE stream got, and how soon to come back for the rest."""
+
+    last_event_id: str | None = None
+    retry_seconds: float = _DEFAULT_RETRY_SECONDS
+
+
+async def _events(
+    stream: aiohttp.ClientResponse, resumption: _Resumption | None = None
+) -> AsyncGenerator[bytes, None]:
+    """The data of each SSE ``message`` event, as soon as the event is complete.
+
+    ``id`` and ``retry`` fields are noted in ``resumption``, for coming back.
+    """
     buffer = bytearray()
     data: list[bytes] = []
     event = b"message"
@@ -303,10 +350,14 @@ async def _events(stream: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
                 data.append(value)
             elif field == b"event":
                 event = value
-            # ``id``, ``retry`` and comments (an empty field) serve resumption,
-            # which this link does not attempt: a lost connection ends the lifetime.
+            elif resumption is not None:
+                _note(resumption, field, value)
         del buffer[:start]
 
 
-def _describe(exc: BaseException) -> str:
-    return f"lost the connection ({type(exc).__name__}: {exc})"
+def _note(resumption: _Resumption, field: bytes, value: bytes) -> None:
+    """Note an ``id`` or ``retry`` field; anything else (a comment) says nothing."""
+    if field == b"id" and b"\0" not in value:
+        resumption.last_event_id = value.decode(errors="replace")
+    elif field == b"retry" and value.isdigit():
+        resumption.retry_seconds = min(int(value) / 1000, _MAX_RETRY_SECONDS)
