@@ -11,6 +11,9 @@ For tests and local use, the bridge starts the server itself::
 
 SIGTERM or SIGINT closes the HTTP sessions, stops a spawned server (SIGTERM,
 then SIGKILL after ``--stop-timeout``) and exits 0.
+
+Tracing is configured by the standard ``OTEL_*`` environment variables (see
+:mod:`hub_proxy.telemetry.tracing`); settings it cannot honour are exit status 2.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from aiohttp import web
 
 from hub_proxy.bridge import logs
 from hub_proxy.bridge.app import create_app
+from hub_proxy.telemetry import tracing
 from hub_proxy.transport import DEFAULT_MAX_BODY_BYTES, EndpointOptions
 from hub_proxy.upstream.base import Channel, ChannelError
 from hub_proxy.upstream.multiplexer import Multiplexer
@@ -148,7 +152,15 @@ async def serve(args: argparse.Namespace, command: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     args, command = parse_args(sys.argv[1:] if argv is None else argv)
     logs.configure()
-    return asyncio.run(serve(args, command))
+    try:
+        traces = tracing.configure("mcphub-bridge")
+    except tracing.TracingConfigError as exc:
+        print(f"mcphub-bridge: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(serve(args, command))
+    finally:
+        traces.shutdown()
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 
+from aiohttp.typedefs import Middleware
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
@@ -31,14 +32,16 @@ from hub_proxy.telemetry import metrics
 from hub_proxy.telemetry.mcp import (
     MCPHUB_SERVER,
     Attributes,
+    incoming_context,
     meta_context,
     record_answer,
     request_attributes,
     request_span,
+    session_attribute,
     with_context,
 )
 from hub_proxy.telemetry.tracing import tracer
-from hub_proxy.transport import Session, jsonrpc
+from hub_proxy.transport import Peer, Session, SessionFactory, jsonrpc
 
 Send = Callable[[jsonrpc.Request], Awaitable[jsonrpc.Response]]
 
@@ -84,7 +87,7 @@ class InstrumentedSession:
             return await self._inner.handle_request(request)
         ambient = trace.get_current_span().get_span_context().is_valid
         parent = None if ambient else meta_context(request.params)
-        attributes = request_attributes(request, self._session_id)
+        attributes = request_attributes(request, session_attribute(self._session_id))
         if self._about is not None:
             attributes.update(self._about())
         with request_span(tracer_, request, SpanKind.SERVER, attributes, parent) as span:
@@ -97,6 +100,24 @@ class InstrumentedSession:
 
     async def close(self) -> None:
         await self._inner.close()
+
+
+def instrumented(
+    factory: SessionFactory,
+    measured: metrics.RequestMetrics,
+    about: Callable[[], Attributes] | None = None,
+) -> SessionFactory:
+    """``factory``, its sessions wrapped in :class:`InstrumentedSession`."""
+
+    def open_session(peer: Peer) -> Session:
+        return InstrumentedSession(factory(peer), measured, peer.session_id, about)
+
+    return open_session
+
+
+def middlewares() -> list[Middleware]:
+    """The aiohttp middlewares tracing needs: none while it is off."""
+    return [] if tracer() is None else [incoming_context]
 
 
 async def upstream_call(server: str, request: jsonrpc.Request, send: Send) -> jsonrpc.Response:

@@ -3,7 +3,8 @@
 A request a program serves is a SERVER span, a request it sends on is a
 CLIENT span; both are named ``{mcp.method.name} {target}``, the target being
 the tool or prompt named (``tools/call get_current_time``), and carry
-``mcp.method.name``, ``jsonrpc.request.id``, ``mcp.session.id``,
+``mcp.method.name``, ``jsonrpc.request.id``, ``mcp.session.id`` (a digest: see
+:func:`session_attribute`),
 ``gen_ai.tool.name`` with ``gen_ai.operation.name=execute_tool`` on a tool
 call, ``gen_ai.prompt.name`` and ``mcp.resource.uri`` where they apply.  An
 answer that is a JSON-RPC error sets ``error.type`` and
@@ -36,12 +37,14 @@ bounded length, reach the propagator, which validates their format.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator, Mapping
+import hashlib
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any, Final
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from opentelemetry import context, propagate, trace
 from opentelemetry.semconv._incubating.attributes.enduser_attributes import ENDUSER_ID
 from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (
@@ -77,9 +80,7 @@ Attributes = dict[str, AttributeValue]
 
 
 @web.middleware
-async def incoming_context(
-    request: web.Request, handler: Callable[[web.Request], Any]
-) -> web.StreamResponse:
+async def incoming_context(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Make the trace context of a request's HTTP headers current while it is handled.
 
     Tasks the handler starts (a session's request handlers) copy it, so their
@@ -87,12 +88,10 @@ async def incoming_context(
     """
     extracted = propagate.extract(request.headers)
     if not trace.get_current_span(extracted).get_span_context().is_valid:
-        response: web.StreamResponse = await handler(request)
-        return response
+        return await handler(request)
     token = context.attach(extracted)
     try:
-        response = await handler(request)
-        return response
+        return await handler(request)
     finally:
         context.detach(token)
 
@@ -144,6 +143,17 @@ def trace_headers(message: jsonrpc.Message) -> dict[str, str]:
         and len(value) <= _MAX_VALUE_CHARS
         and value.isprintable()
     }
+
+
+def session_attribute(session_id: str) -> str:
+    """What ``mcp.session.id`` says of a session: a digest of its id, not the id.
+
+    A session id is half of what it takes to use a session (the hub's are
+    also bound to their owner); a trace backend keeps it for weeks and shows
+    it to whoever reads traces.  A digest still tells a session's requests
+    apart from another's.
+    """
+    return hashlib.sha256(session_id.encode(errors="surrogatepass")).hexdigest()[:16]
 
 
 def span_name(request: jsonrpc.Request) -> str:

@@ -70,9 +70,10 @@ class Span:
     attributes: dict[str, Any]
     status_code: int
 
-    # OTLP's SpanKind numbers.
+    # OTLP's SpanKind and StatusCode numbers.
     SERVER = 2
     CLIENT = 3
+    STATUS_ERROR = 2
 
 
 @dataclass(frozen=True)
