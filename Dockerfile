@@ -18,6 +18,7 @@ COPY requirements.lock ./
 RUN pip wheel --no-cache-dir --require-hashes --wheel-dir /wheels -r requirements.lock
 COPY pyproject.toml README.md ./
 COPY crds/mcphub_api crds/mcphub_api
+COPY crds/mcphub_runtime crds/mcphub_runtime
 COPY hub_proxy hub_proxy
 COPY operator/mcphub_operator operator/mcphub_operator
 RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .

@@ -27,6 +27,11 @@ and do is what the AccessPolicies in force allow, and nothing else.
 The web dashboard is served at ``/ui`` under the same sign-in and policies
 (see :mod:`hub_proxy.dashboard`; ``--ui-*`` settings).
 
+``/mcp/$smart`` and ``/mcp/$smart/{group}`` serve smart routing (see
+:mod:`hub_proxy.smart`): the tool search index lives in memory with the
+offline model unless ``--database-url`` (PostgreSQL with pgvector, shared by
+replicas) or ``--embedding-url`` (an OpenAI-compatible API) say otherwise.
+
 An invalid folder or access-control setting at start is exit status 2 with
 every problem listed: the same contract as a command-line usage error, because
 the configuration is the command line of a standalone hub.
@@ -53,13 +58,21 @@ from hub_proxy.auth.authenticator import Authenticator, AuthSettings
 from hub_proxy.auth.errors import AuthConfigError
 from hub_proxy.auth.jwt_tokens import JWTIssuer
 from hub_proxy.auth.sealing import load_key
-from hub_proxy.bridge import logs
 from hub_proxy.catalog import in_cluster, load_catalog
 from hub_proxy.dashboard import cli as dashboard_cli
 from hub_proxy.dashboard import mount as mount_dashboard
 from hub_proxy.live import LiveCatalog, log_catalog
+from hub_proxy.search import SearchError, SearchIndex
+from hub_proxy.search.embedding import Embedder
+from hub_proxy.search.embedding.local import LocalEmbedder
+from hub_proxy.search.embedding.openai import OpenAIEmbedder
+from hub_proxy.search.memory import MemoryStore
+from hub_proxy.search.postgres import PostgresStore
+from hub_proxy.search.store import Store
+from hub_proxy.smart import SmartRouting
 from hub_proxy.upstreams import Upstreams
 from mcphub_api.errors import LoadError
+from mcphub_runtime import cli, logs
 
 EXAMPLE_CONFIG: Final = Path(__file__).parent / "examples" / "standalone"
 # Long enough for running calls to get their answers, short enough for a restart.
@@ -67,7 +80,7 @@ _HTTP_SHUTDOWN_SECONDS: Final = 5.0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="mcphub-hub", description=__doc__.split("\n\n")[0])
+    parser = cli.parser(prog="mcphub-hub", description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--config",
         type=Path,
@@ -84,14 +97,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--namespace",
         default=os.environ.get("POD_NAMESPACE", "default"),
-        help="namespace served with --cluster [POD_NAMESPACE, else default]",
+        help="the one namespace served with --cluster (default: the pod's, POD_NAMESPACE, "
+        "else default)",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=8080, help="TCP port to listen on")
     _access_arguments(parser)
     dashboard_cli.add_arguments(parser)
+    _search_arguments(parser)
     args = parser.parse_args(argv)
-    logs.configure()
+    logs.configure(args.log_level, args.log_format)
     connection: kube.Connection | None = None
     if args.cluster:
         try:
@@ -121,13 +136,20 @@ def main(argv: list[str] | None = None) -> int:
     except (AuthConfigError, OSError, ValueError) as exc:
         print(f"mcphub-hub: {exc}", file=sys.stderr)
         return 2
+    upstreams = Upstreams(catalog.servers)
+    try:
+        smart = SmartRouting(_search_index(args), live, upstreams, access)
+    except (SearchError, OSError, ValueError) as exc:
+        print(f"mcphub-hub: {exc}", file=sys.stderr)
+        return 2
     app = create_app(
         live,
-        Upstreams(catalog.servers),
+        upstreams,
         access,
         session_key,
         folder=None if args.cluster else args.config,
         cluster=(connection, args.namespace) if connection is not None else None,
+        smart=smart,
     )
     if dashboard is not None:
         mount_dashboard(app, access, session_key, dashboard)
@@ -151,9 +173,7 @@ def _access_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--audience",
-        default=os.environ.get("MCPHUB_AUDIENCE"),
-        help="the audience (aud) JWTs and ServiceAccount tokens must be issued for "
-        "[MCPHUB_AUDIENCE]",
+        help="the audience (aud) JWTs and ServiceAccount tokens must be issued for",
     )
     group.add_argument(
         "--hs256",
@@ -203,18 +223,67 @@ def _access_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--session-key",
         type=Path,
-        default=os.environ.get("MCPHUB_SESSION_KEY_FILE"),
         metavar="FILE",
         help="32-byte key (raw or base64) sealing session ids, shared by every replica so any "
         "of them serves any session; without it, sessions stay on the replica that opened "
-        "them [MCPHUB_SESSION_KEY_FILE]",
+        "them",
     )
     group.add_argument(
         "--public-url",
-        default=os.environ.get("MCPHUB_PUBLIC_URL"),
         help="the hub's URL as clients reach it (https), for OAuth protected-resource "
-        "metadata; default: from each request [MCPHUB_PUBLIC_URL]",
+        "metadata; default: from each request",
     )
+
+
+def _search_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "smart routing",
+        "tool search at /mcp/$smart: in memory with the offline model unless told otherwise",
+    )
+    group.add_argument(
+        "--database-url",
+        metavar="URL",
+        help="PostgreSQL with pgvector holding the search index, shared by replicas "
+        "(postgresql://user:password@host/db); default: in memory",
+    )
+    group.add_argument(
+        "--embedding-url",
+        metavar="URL",
+        help="an OpenAI-compatible embeddings API (its /v1 base URL); default: the offline "
+        "model all-MiniLM-L6-v2 on the CPU",
+    )
+    group.add_argument(
+        "--embedding-model",
+        default="text-embedding-3-small",
+        help="the model the --embedding-url API embeds with",
+    )
+    group.add_argument(
+        "--embedding-dimensions",
+        type=int,
+        default=1536,
+        help="the size of its vectors",
+    )
+    group.add_argument(
+        "--embedding-key-file",
+        type=Path,
+        metavar="FILE",
+        help="file holding the API key (a mounted Secret)",
+    )
+
+
+def _search_index(args: argparse.Namespace) -> SearchIndex:
+    embedder: Embedder
+    if args.embedding_url:
+        embedder = OpenAIEmbedder(
+            args.embedding_url,
+            args.embedding_model,
+            args.embedding_dimensions,
+            key_file=args.embedding_key_file,
+        )
+    else:
+        embedder = LocalEmbedder()
+    store: Store = PostgresStore(args.database_url) if args.database_url else MemoryStore()
+    return SearchIndex(store, embedder)
 
 
 def _access_control(

@@ -64,6 +64,7 @@ from hub_proxy.catalog import Catalog
 from hub_proxy.kube import Connection
 from hub_proxy.live import LiveCatalog, follow_cluster, watch_folder
 from hub_proxy.session import session_factory
+from hub_proxy.smart import SmartRouting, underlying
 from hub_proxy.transport import (
     EndpointOptions,
     SessionFactory,
@@ -78,6 +79,7 @@ CATALOG: Final = web.AppKey("catalog", LiveCatalog)
 UPSTREAMS: Final = web.AppKey("upstreams", Upstreams)
 FOLDER: Final = web.AppKey("folder", Path)
 CLUSTER: Final = web.AppKey("cluster", tuple)
+SMART: Final = web.AppKey("smart", SmartRouting)
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +93,7 @@ def create_app(
     options: EndpointOptions | None = None,
     folder: Path | None = None,
     cluster: tuple[Connection, str] | None = None,
+    smart: SmartRouting | None = None,
 ) -> web.Application:
     """The hub's app; changes to ``folder``, or to a ``cluster`` namespace, apply live.
 
@@ -111,7 +114,7 @@ def create_app(
         ("/mcp", _streamable(live, base, session_key)),
         ("/sse", _legacy(base)),
     ):
-        endpoints = _Endpoints(live, upstreams, access, transport)
+        endpoints = _Endpoints(live, upstreams, access, transport, smart)
         app.router.add_route("*", prefix, endpoints.handle)
         # Deeper paths too (/mcp/{namespace}/{group} will be a scope in cluster).
         app.router.add_route("*", f"{prefix}/{{name:.+}}", endpoints.handle)
@@ -120,6 +123,8 @@ def create_app(
         app[FOLDER] = folder
     if cluster is not None:
         app[CLUSTER] = cluster
+    if smart is not None:
+        app[SMART] = smart
     app.cleanup_ctx.append(_running_upstreams)
     return app
 
@@ -174,22 +179,29 @@ class _Endpoints:
         upstreams: Upstreams,
         access: AccessControl,
         transport: _Transport,
+        smart: SmartRouting | None = None,
     ) -> None:
         self._live = live
         self._upstreams = upstreams
         self._access = access
         self._transport = transport
+        # /mcp/$smart and /mcp/$smart/{group}: sessions of hub_proxy.smart's own.
+        self._smart = smart
         self._by_key: dict[str, _Endpoint] = {}
         self._closing: set[asyncio.Task[None]] = set()
         live.subscribe(self._replaced)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         key = request.match_info.get("name", "")
-        if key not in self._live.current.scopes:
+        if not self._serves(key, self._live.current):
             return unknown_scope(key)
         endpoint = self._by_key.get(key)
         if endpoint is None:
-            factory = session_factory(key, self._live, self._upstreams, self._access)
+            factory = (
+                self._smart.session_factory(key)
+                if self._smart is not None and key not in self._live.current.scopes
+                else session_factory(key, self._live, self._upstreams, self._access)
+            )
             endpoint = self._by_key[key] = self._transport(key, factory)
         return await endpoint.handle(request)
 
@@ -197,8 +209,13 @@ class _Endpoints:
         endpoints, self._by_key = list(self._by_key.values()), {}
         await asyncio.gather(*(endpoint.close() for endpoint in endpoints))
 
+    def _serves(self, key: str, catalog: Catalog) -> bool:
+        if key in catalog.scopes:
+            return True
+        return self._smart is not None and underlying(key, catalog) is not None
+
     def _replaced(self, _old: Catalog, new: Catalog) -> None:
-        for key in [key for key in self._by_key if key not in new.scopes]:
+        for key in [key for key in self._by_key if not self._serves(key, new)]:
             closing = asyncio.create_task(self._by_key.pop(key).close())
             # Held until done: the loop keeps only weak references to tasks.
             self._closing.add(closing)
@@ -214,6 +231,8 @@ async def _running_upstreams(app: web.Application) -> AsyncIterator[None]:
         tasks.append(
             asyncio.create_task(follow_cluster(connection, namespace, app[CATALOG], app[UPSTREAMS]))
         )
+    if SMART in app:
+        tasks.append(asyncio.create_task(app[SMART].run()))
     for task in tasks:
         task.add_done_callback(_report_failure)
     yield

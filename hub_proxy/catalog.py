@@ -10,7 +10,11 @@ pydantic model except the tool policy and filters, which
 
 A **scope** is what one MCP endpoint shows: ``/mcp`` shows every server,
 ``/mcp/{group}`` a group's members (each narrowed by its filter), and
-``/mcp/{server}`` one server alone.  Names in the first two are prefixed with
+``/mcp/{server}`` one server alone.  A group is also served at
+``/mcp/{namespace}/{group}``, the path the operator publishes in
+``MCPGroup.status.endpoint``: it names the group unambiguously however many
+namespaces a hub serves, and it cannot collide with a server's or a group's
+short path, since names are DNS labels, without "/".  Names in the first two are prefixed with
 the server's name, because two servers may well both have a ``search`` tool;
 the lone-server scope keeps the server's own names, so that it is
 indistinguishable from the server itself (the conformance suite runs against
@@ -58,6 +62,7 @@ from mcphub_api.secret import Secret
 # name at the first "__" is therefore never ambiguous.
 SEPARATOR: Final = "__"
 API_KEY_LABEL: Final = "mcphub.dev/api-key"
+DESCRIPTION_ANNOTATION: Final = "mcphub.dev/description"
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,8 @@ class ServerEntry:
     policy: ToolPolicy | None
     # ``sessionMode: perClient``: every downstream session gets an upstream of its own.
     per_client: bool = False
+    # What the server is for, from its ``mcphub.dev/description`` annotation: tool search reads it.
+    description: str = ""
 
 
 @dataclass(frozen=True)
@@ -111,6 +118,15 @@ class Scope:
 
 
 @dataclass(frozen=True)
+class SmartSettings:
+    """A group's ``spec.smartRouting``, when enabled: /mcp/$smart/{group} serves it."""
+
+    default_limit: int = 10
+    max_limit: int = 50
+    min_score: float = 0.0
+
+
+@dataclass(frozen=True)
 class Catalog:
     """The servers to run, the scopes to serve, and what had to be left out and why."""
 
@@ -127,6 +143,8 @@ class Catalog:
     definitions: Mapping[tuple[str, str], MCPServer | MCPGroup] = dataclasses.field(
         default_factory=dict
     )
+    # Groups with smart routing enabled, with its settings.
+    smart: Mapping[str, SmartSettings] = dataclasses.field(default_factory=dict)
 
     # Cached: every session compares it when the catalog is replaced, and the
     # catalog, frozen, never changes under the cache.
@@ -188,7 +206,9 @@ def build_catalog(
             warnings.append(
                 f"/mcp/{name} serves MCPGroup {name}, not the MCPServer of the same name"
             )
-        scopes[name] = _group_scope(group, entries, labels, warnings)
+        scope = scopes[name] = _group_scope(group, entries, labels, warnings)
+        qualified = f"{group.metadata.namespace}/{name}"
+        scopes[qualified] = dataclasses.replace(scope, path=f"/mcp/{qualified}")
     return Catalog(
         entries,
         scopes,
@@ -198,6 +218,13 @@ def build_catalog(
         api_keys=tuple(s for s in secrets if API_KEY_LABEL in s.metadata.labels),
         groups=frozenset(group.metadata.name for group in groups),
         definitions=_definitions(servers, groups),
+        smart={
+            group.metadata.name: SmartSettings(
+                routing.default_limit, routing.max_limit, routing.min_score
+            )
+            for group in groups
+            if (routing := group.spec.smart_routing) is not None and routing.enabled
+        },
     )
 
 
@@ -263,6 +290,7 @@ def _runnable(
         launch=launch,
         policy=server.spec.tools,
         per_client=server.spec.session_mode == "perClient",
+        description=(server.metadata.annotations or {}).get(DESCRIPTION_ANNOTATION, ""),
     )
 
 

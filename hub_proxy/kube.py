@@ -10,10 +10,11 @@ after a back-off) and hands the rest of the hub a complete snapshot after
 every burst of changes -- the same shape the standalone folder produces, so
 everything downstream is one code path.
 
-Credentials come from the kubeconfig or the pod's ServiceAccount, read by
-the ``kubernetes`` client's loader, so the hub authenticates exactly like
-kubectl and the operator do.  The hub needs only ``list`` and ``watch`` on the
-four kinds -- Secrets in its own namespace only (``manifests/hub``).
+Requests go through :mod:`mcphub_runtime.kube`, the client the operator uses
+too, with credentials from the kubeconfig or the pod's ServiceAccount, so the
+hub authenticates exactly like kubectl and the operator do.  The hub needs
+only ``list`` and ``watch`` on the four kinds -- Secrets in its own namespace
+only (``manifests/hub``).
 
 Secrets are watched whole, because an MCPServer may name any Secret of the
 namespace; the hub keeps their parsed values, as the kubelet would hold them
@@ -27,29 +28,29 @@ knows about revocation and bound-object deletion that no local JWT check can.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import os
-import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
 import aiohttp
 import pydantic
-from kubernetes import client as kube_client
-from kubernetes import config as kube_config
 
 from mcphub_api import API_VERSION, AccessPolicy, MCPGroup, MCPServer
 from mcphub_api.secret import Secret
+from mcphub_runtime import retry
+from mcphub_runtime.kube import Connection, KubeClient, KubeError, connection, resource_path
+
+# The connection is the shared client's; the hub's callers take it from here.
+__all__ = ["ClusterWatch", "Connection", "Snapshot", "TokenReviews", "connection"]
 
 logger = logging.getLogger(__name__)
 _Model = TypeVar("_Model", bound=pydantic.BaseModel)
 
 # Changes come in bursts (an apply of a whole folder); one snapshot per burst.
 SETTLE_SECONDS: Final = 0.2
-BACKOFF_SECONDS: Final = (0.5, 1.0, 2.0, 5.0, 10.0)
 WATCH_SECONDS: Final = 240
+AGENT: Final = "mcphub-hub"
 
 
 @dataclass(frozen=True)
@@ -65,50 +66,12 @@ class Snapshot:
 OnSnapshot = Callable[[Snapshot], Awaitable[None]]
 
 
-@dataclass(frozen=True)
-class Connection:
-    server: str
-    ssl_context: ssl.SSLContext
-    headers: dict[str, str]
-
-    def client(
-        self, timeout: aiohttp.ClientTimeout = aiohttp.client.DEFAULT_TIMEOUT
-    ) -> aiohttp.ClientSession:
-        """An HTTP client session that talks to the API server as the hub."""
-        return aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(ssl=self.ssl_context),
-            headers=self.headers,
-            timeout=timeout,
-        )
-
-
-def connection() -> Connection:
-    """Credentials from the pod's ServiceAccount, or else the kubeconfig."""
-    configuration = kube_client.Configuration()
-    try:
-        kube_config.load_incluster_config(client_configuration=configuration)
-    except kube_config.ConfigException:
-        # Read KUBECONFIG now: the client's default is fixed when it is imported.
-        kube_config.load_kube_config(
-            config_file=os.environ.get("KUBECONFIG"), client_configuration=configuration
-        )
-    context = ssl.create_default_context(cafile=configuration.ssl_ca_cert)
-    if configuration.cert_file:
-        context.load_cert_chain(configuration.cert_file, configuration.key_file)
-    token = (configuration.auth_settings().get("BearerToken") or {}).get("value")
-    return Connection(
-        server=configuration.host,
-        ssl_context=context,
-        headers={"Authorization": token} if token else {},
-    )
-
-
 # Where each watched kind lives in the API, by plural.
-_API_PATHS: Final = {
-    "mcpservers": f"apis/{API_VERSION}",
-    "mcpgroups": f"apis/{API_VERSION}",
-    "accesspolicies": f"apis/{API_VERSION}",
-    "secrets": "api/v1",
+_API_VERSIONS: Final = {
+    "mcpservers": API_VERSION,
+    "mcpgroups": API_VERSION,
+    "accesspolicies": API_VERSION,
+    "secrets": "v1",
 }
 
 
@@ -119,64 +82,43 @@ class ClusterWatch:
         self._connection = connection
         self._namespace = namespace
         self._on_snapshot = on_snapshot
-        self._objects: dict[str, dict[str, dict[str, Any]]] = {plural: {} for plural in _API_PATHS}
+        self._objects: dict[str, dict[str, dict[str, Any]]] = {
+            plural: {} for plural in _API_VERSIONS
+        }
         self._changed = asyncio.Event()
 
     async def run(self) -> None:
-        async with self._connection.client() as session, asyncio.TaskGroup() as tasks:
-            for plural in self._objects:
-                tasks.create_task(self._follow(session, plural))
-            tasks.create_task(self._publish())
+        client = KubeClient(self._connection, AGENT, concurrency=len(self._objects))
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                for plural in self._objects:
+                    tasks.create_task(self._follow(client, plural))
+                tasks.create_task(self._publish())
+        finally:
+            await client.close()
 
-    def _path(self, plural: str) -> str:
-        api = _API_PATHS[plural]
-        return f"{self._connection.server}/{api}/namespaces/{self._namespace}/{plural}"
-
-    async def _follow(self, session: aiohttp.ClientSession, plural: str) -> None:
+    async def _follow(self, client: KubeClient, plural: str) -> None:
+        collection = resource_path(_API_VERSIONS[plural], plural, self._namespace)
         failures = 0
         while True:
             try:
-                version = await self._list(session, plural)
-                failures = 0
-                await self._watch(session, plural, version)
-            except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-                pause = BACKOFF_SECONDS[min(failures, len(BACKOFF_SECONDS) - 1)]
-                failures += 1
-                logger.warning("watching %s failed (%s); again in %s s", plural, exc, pause)
-                await asyncio.sleep(pause)
-
-    async def _list(self, session: aiohttp.ClientSession, plural: str) -> str:
-        async with session.get(self._path(plural)) as response:
-            response.raise_for_status()
-            listed = await response.json()
-        self._objects[plural] = {item["metadata"]["name"]: item for item in listed["items"]}
-        self._changed.set()
-        return str(listed["metadata"]["resourceVersion"])
-
-    async def _watch(self, session: aiohttp.ClientSession, plural: str, version: str) -> None:
-        params = {
-            "watch": "true",
-            "resourceVersion": version,
-            "allowWatchBookmarks": "true",
-            "timeoutSeconds": str(WATCH_SECONDS),
-        }
-        timeout = aiohttp.ClientTimeout(total=WATCH_SECONDS + 30)
-        async with session.get(self._path(plural), params=params, timeout=timeout) as response:
-            response.raise_for_status()
-            async for line in response.content:
-                event = json.loads(line)
-                kind, obj = event["type"], event["object"]
-                if kind == "ERROR":
-                    # Typically 410 Gone: the version is too old; list again.
-                    raise ValueError(obj.get("message", "watch error"))
-                if kind == "BOOKMARK":
-                    continue
-                name = obj["metadata"]["name"]
-                if kind == "DELETED":
-                    self._objects[plural].pop(name, None)
-                else:
-                    self._objects[plural][name] = obj
+                items, version = await client.list(collection)
+                self._objects[plural] = {item["metadata"]["name"]: item for item in items}
                 self._changed.set()
+                failures = 0
+                async for kind, obj in client.watch(collection, version, seconds=WATCH_SECONDS):
+                    name = obj["metadata"]["name"]
+                    if kind == "DELETED":
+                        self._objects[plural].pop(name, None)
+                    else:
+                        self._objects[plural][name] = obj
+                    self._changed.set()
+            except (KubeError, aiohttp.ClientError, TimeoutError, ValueError) as exc:
+                # A 410 Gone (the version is too old) or a dropped stream: list again.
+                failures += 1
+                pause = retry.RECONNECT.delay(failures)
+                logger.warning("watching %s failed (%s); again in %.1f s", plural, exc, pause)
+                await asyncio.sleep(pause)
 
     async def _publish(self) -> None:
         while True:

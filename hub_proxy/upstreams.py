@@ -51,6 +51,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
+from hub_proxy.canonical import InvalidNameError, check_name
 from hub_proxy.catalog import Command, ServerEntry
 from hub_proxy.transport import Peer, Session, jsonrpc
 from hub_proxy.upstream.base import Channel
@@ -284,7 +285,7 @@ class Upstream:
                 tools = len(self.offer.tools)
                 logger.info("tools listed", extra={"server": self.name, "tools": tools})
             case "prompts":
-                self.offer = dataclasses.replace(before, prompts=items)
+                self.offer = dataclasses.replace(before, prompts=self._callable(items, "prompt"))
             case "resources":
                 self.offer = dataclasses.replace(before, resources=items)
             case _:
@@ -300,13 +301,39 @@ class Upstream:
             published = publish(
                 name, str(item.get("description") or ""), item.get("title"), self.entry.policy
             )
-            if published is None:
+            if published is None or not self._may_publish(published.name, "tool"):
                 continue
             definition = dict(item, name=published.name, description=published.description)
             if published.title is not None:
                 definition["title"] = published.title
             tools.append(Tool(published.name, name, definition))
         return tuple(tools)
+
+    def _callable(
+        self, listed: tuple[Mapping[str, Any], ...], what: str
+    ) -> tuple[Mapping[str, Any], ...]:
+        return tuple(
+            item
+            for item in listed
+            if isinstance(name := item.get("name"), str) and self._may_publish(name, what)
+        )
+
+    def _may_publish(self, name: str, what: str) -> bool:
+        """Whether clients could call ``name``: the hub refuses names it would not publish.
+
+        A name with whitespace, control or invisible characters is refused from
+        clients (:func:`~hub_proxy.canonical.check_name`), so listing it would
+        offer something no call can reach; it is left out, and said so.
+        """
+        try:
+            check_name(name, what)
+        except InvalidNameError as exc:
+            logger.warning(
+                "upstream item not published: its name cannot be called",
+                extra={"server": self.name, "item": ascii(name)[:200], "why": str(exc)},
+            )
+            return False
+        return True
 
     async def _list(self, listing: Listing) -> tuple[Mapping[str, Any], ...]:
         """Every page of a listing; empty when the server has no such feature."""

@@ -14,10 +14,9 @@ from collections.abc import Iterator
 import pytest
 
 from tests.testbed.kube import ControlPlane, running_control_plane
-from tests.testbed.operator_process import start_operator
+from tests.testbed.operator_process import OperatorProcess, start_operator
 from tests.testbed.paths import REPO_ROOT
 from tests.testbed.postgres import Postgres, running_postgres
-from tests.testbed.processes import ManagedProcess
 
 
 @pytest.fixture(scope="session")
@@ -55,7 +54,7 @@ def namespace(crds_installed: ControlPlane) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def operator(
     crds_installed: ControlPlane, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ManagedProcess]:
+) -> Iterator[OperatorProcess]:
     """One operator per test module, so modules that restart it own theirs."""
     process = start_operator(crds_installed, tmp_path_factory.mktemp("operator"))
     yield process

@@ -50,16 +50,34 @@ class GroupMember(APIModel):
 
 
 class SmartRouting(APIModel):
-    """Publish search_tools and call_tool meta-tools that find tools by meaning."""
+    """Tool search over the group: the hub serves it at /mcp/$smart/{group}.
+
+    That endpoint has two tools, search_tools (find the group's tools that fit a
+    request, ranked by meaning and by name) and call_tool (call one of them by
+    the name search_tools gave), the shape MCPHub's smart routing has: a client
+    sees two tools instead of every tool of every member.  Searches see only
+    the tools the caller's AccessPolicies let it list.
+    """
+
+    model_config = api_config(
+        cel(
+            "!has(self.defaultLimit) || !has(self.maxLimit) || self.defaultLimit <= self.maxLimit",
+            "defaultLimit must not exceed maxLimit",
+            field_path=".defaultLimit",
+        )
+    )
 
     enabled: bool = False
-    """Serve this group at /mcp/$smart/{group} with tool search."""
+    """Serve /mcp/$smart/{group}; without it, that path answers 404."""
 
-    top_k: int = Field(default=10, ge=1, le=50)
-    """How many tools a search returns at most."""
+    default_limit: int = Field(default=10, ge=1, le=100)
+    """How many tools search_tools returns when the request sets no limit."""
 
-    threshold: float = Field(default=0.0, ge=0.0, le=1.0)
-    """Minimum relevance score (0 to 1) of a returned tool."""
+    max_limit: int = Field(default=50, ge=1, le=100)
+    """The largest limit a request may ask for; a larger one is refused with this maximum."""
+
+    min_score: float = Field(default=0.0, ge=0.0, le=1.0)
+    """Tools scoring below this (0 to 1: cosine similarity fused with name matches) are left out."""
 
 
 class MCPGroupSpec(APIModel):
@@ -81,7 +99,7 @@ class MCPGroupSpec(APIModel):
     """Also include every MCPServer of the namespace whose labels match."""
 
     smart_routing: SmartRouting | None = None
-    """Tool search over the group's tools."""
+    """Tool search over the group's tools, at /mcp/$smart/{group}."""
 
 
 class MCPGroupStatus(APIModel):

@@ -27,7 +27,6 @@ from pathlib import Path
 
 from aiohttp import web
 
-from hub_proxy.bridge import logs
 from hub_proxy.bridge.app import create_app
 from hub_proxy.telemetry import tracing
 from hub_proxy.transport import DEFAULT_MAX_BODY_BYTES, EndpointOptions
@@ -35,6 +34,7 @@ from hub_proxy.upstream.base import Channel, ChannelError
 from hub_proxy.upstream.multiplexer import Multiplexer
 from hub_proxy.upstream.stdio import FifoChannel, SpawnChannel
 from hub_proxy.upstream.supervisor import Timeouts
+from mcphub_runtime import cli, logs
 
 # Seconds aiohttp waits for handlers after the sessions were closed; they end at once.
 _HTTP_SHUTDOWN_SECONDS = 5.0
@@ -46,14 +46,14 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     """Options, and the command after ``--`` (empty in FIFO mode)."""
     split = argv.index("--") if "--" in argv else len(argv)
     options, command = argv[:split], argv[split + 1 :]
-    parser = argparse.ArgumentParser(
+    parser = cli.parser(
         prog="python -m hub_proxy.bridge",
         usage="%(prog)s [options] (--fifo-dir DIR | -- COMMAND [ARGS...])",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    # All interfaces by default: in the pod, the Service reaches the sidecar on the pod's IP.
-    parser.add_argument("--host", default="0.0.0.0", help="address to listen on (default: all)")  # noqa: S104
+    # Loopback, as every program; in the pod the operator passes 0.0.0.0 for the Service.
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=8080, help="TCP port (default: 8080)")
     parser.add_argument("--path", default="/mcp", help="path of the MCP endpoint (default: /mcp)")
     parser.add_argument(
@@ -151,7 +151,7 @@ async def serve(args: argparse.Namespace, command: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args, command = parse_args(sys.argv[1:] if argv is None else argv)
-    logs.configure()
+    logs.configure(args.log_level, args.log_format)
     try:
         traces = tracing.configure("mcphub-bridge")
     except tracing.TracingConfigError as exc:

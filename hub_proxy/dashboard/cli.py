@@ -1,9 +1,8 @@
-"""The dashboard's command-line settings, each with an ``MCPHUB_UI_*`` environment fallback."""
+"""The dashboard's command-line settings (each also an ``MCPHUB_*`` variable, as every flag is)."""
 
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 from hub_proxy.auth.errors import AuthConfigError
@@ -14,47 +13,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
         "dashboard", "the web dashboard at /ui, under the same sign-in and policies as /mcp"
     )
-    environ = os.environ
     group.add_argument(
         "--no-ui",
         action="store_true",
-        default=environ.get("MCPHUB_UI_DISABLED", "") == "true",
-        help="do not serve the dashboard [MCPHUB_UI_DISABLED=true]",
+        help="do not serve the dashboard",
     )
     group.add_argument(
         "--ui-write",
         action="store_true",
-        default=environ.get("MCPHUB_UI_WRITE", "") == "true",
         help="let dashboard administrators add, edit and remove servers in the --config folder "
-        "(standalone only; in a cluster the dashboard only shows YAML) [MCPHUB_UI_WRITE=true]",
+        "(standalone only; in a cluster the dashboard only shows YAML)",
     )
     group.add_argument(
         "--ui-admin",
         action="append",
-        default=[s for s in environ.get("MCPHUB_UI_ADMINS", "").split(",") if s.strip()],
+        default=[],
         metavar="KIND:NAME",
         help="a dashboard administrator, named as an AccessPolicy subject: Group:NAME, User:NAME, "
-        "APIKey:NAMESPACE/NAME or ServiceAccount:NAMESPACE/NAME; repeatable "
-        "[MCPHUB_UI_ADMINS, comma-separated]",
+        "APIKey:NAMESPACE/NAME or ServiceAccount:NAMESPACE/NAME; repeatable",
     )
     group.add_argument(
         "--ui-oidc-client-id",
-        default=environ.get("MCPHUB_UI_OIDC_CLIENT_ID"),
         help="sign people in with OpenID Connect (authorization code with PKCE) as this client "
-        "of the --oidc-issuer [MCPHUB_UI_OIDC_CLIENT_ID]",
+        "of the --oidc-issuer",
     )
     group.add_argument(
         "--ui-oidc-client-secret-file",
         type=Path,
-        default=environ.get("MCPHUB_UI_OIDC_CLIENT_SECRET_FILE"),
         metavar="FILE",
-        help="the client's secret, for a confidential client [MCPHUB_UI_OIDC_CLIENT_SECRET_FILE]",
+        help="the client's secret, for a confidential client",
     )
     group.add_argument(
         "--ui-oidc-issuer",
-        default=environ.get("MCPHUB_UI_OIDC_ISSUER"),
         metavar="URL",
-        help="which --oidc-issuer signs people in, when there are several [MCPHUB_UI_OIDC_ISSUER]",
+        help="which --oidc-issuer signs people in, when there are several",
     )
 
 

@@ -13,7 +13,7 @@ wait until the server is ready -- and hands it every message the server sends.
   from it.  A restarted server is initialized with the protocol version the
   sessions already negotiated, so nothing changes under them.
 
-* **Restarts with capped exponential back-off.**  When the server dies, the
+* **Restarts with jittered, capped back-off.**  When the server dies, the
   router answers whatever it owed at once with an error that says it exited
   and how, instead of hanging until a client times out.  The supervisor then
   restarts (or, for FIFOs, reopens; for a remote server, reconnects) it,
@@ -48,6 +48,7 @@ from mcp_types.version import LATEST_HANDSHAKE_VERSION
 
 from hub_proxy.transport import jsonrpc
 from hub_proxy.upstream.base import Channel, ChannelError, Link, Received, UnreadableError
+from mcphub_runtime import retry
 
 # Everything the router can forward to some client.  A client without the
 # capability answers the server's request with an error, which is forwarded too.
@@ -57,8 +58,6 @@ CLIENT_CAPABILITIES: Final[Mapping[str, Any]] = {
     "elicitation": {},
 }
 
-BACKOFF_FIRST_SECONDS: Final = 0.5
-BACKOFF_MAX_SECONDS: Final = 30.0
 # A server that stayed up this long has earned a fresh back-off.
 STABLE_AFTER_SECONDS: Final = 10.0
 
@@ -210,7 +209,7 @@ class Supervisor:
             started = time.monotonic()
             ended, served = await self._live(routing)
             failures = 1 if time.monotonic() - started >= STABLE_AFTER_SECONDS else failures + 1
-            delay = min(BACKOFF_MAX_SECONDS, BACKOFF_FIRST_SECONDS * 2 ** (failures - 1))
+            delay = retry.RECONNECT.delay(failures)
             self._restarts += 1
             self._reason = f"child {ended}"
             self._retry_at = time.monotonic() + delay

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import logging
+from typing import Any, cast
 
 import kopf
 
 from mcphub_operator import config, handlers, session_key
+from mcphub_operator.peering import Leadership, Peering
+from mcphub_runtime import logs
 
 
 def main(argv: list[str] | None = None) -> None:
     settings = config.parse(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.configure(settings.log_level, settings.log_format)
     # Every verification is a few HTTP requests; their INFO lines drown the log.
     for chatty in ("httpx2", "mcp.client.streamable_http", "mcp.client.sse"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
@@ -19,14 +22,20 @@ def main(argv: list[str] | None = None) -> None:
     handlers.register(registry, settings)
     if settings.session_key_secret is not None:
         session_key.register(registry, *settings.session_key_secret)
+    peer = (
+        Peering.joining(settings.peering, settings.peering_lifetime, settings.namespaces)
+        if settings.peering
+        else None
+    )
     kopf.run(
         registry=registry,
-        standalone=settings.peering is None,
+        standalone=peer is None,
         peering_name=settings.peering,
+        # kopf types it as a NewType of str that it does not export.
+        identity=cast(Any, peer.identity) if peer else None,
         clusterwide=not settings.namespaces,
         namespaces=settings.namespaces,
-        liveness_endpoint=settings.liveness_endpoint,
-        memo=handlers.Memo(config=settings),
+        memo=handlers.Memo(config=settings, leadership=Leadership(peer)),
     )
 
 

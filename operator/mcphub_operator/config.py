@@ -1,8 +1,8 @@
 """The operator's own settings, from flags or environment variables.
 
-Everything a cluster admin may need to tune lives here, with the environment
-variable beside each flag so a Deployment manifest can set it without
-rewriting the command line.
+Everything a cluster admin may need to tune lives here; every flag is also an
+``MCPHUB_*`` environment variable (:mod:`mcphub_runtime.cli`), so a Deployment
+manifest can set it without rewriting the command line.
 """
 
 from __future__ import annotations
@@ -11,7 +11,12 @@ import argparse
 import os
 from dataclasses import dataclass
 
+from mcphub_runtime import cli, logs
+
 DEFAULT_BRIDGE_IMAGE = "ghcr.io/mcphub/mcphub:0.1.0"
+DEFAULT_PEERING_LIFETIME = 15
+# Not the hub's 8080: an operator run beside `make run` must not fight it for the port.
+DEFAULT_PORT = 8081
 
 
 @dataclass(frozen=True)
@@ -23,15 +28,18 @@ class OperatorConfig:
     workers: int
     api_concurrency: int
     verify_concurrency: int
-    liveness_endpoint: str | None
+    host: str
+    port: int
     peering: str | None
     # (namespace, name) of the hub's session key Secret, created when missing.
     session_key_secret: tuple[str, str] | None
+    peering_lifetime: int
+    log_level: str
+    log_format: logs.Format
 
 
 def parse(argv: list[str] | None = None) -> OperatorConfig:
-    env = os.environ.get
-    parser = argparse.ArgumentParser(
+    parser = cli.parser(
         prog="mcphub-operator",
         description="Reconcile MCPServer, MCPGroup and AccessPolicy resources.",
     )
@@ -43,60 +51,76 @@ def parse(argv: list[str] | None = None) -> OperatorConfig:
     )
     parser.add_argument(
         "--bridge-image",
-        default=env("MCPHUB_BRIDGE_IMAGE", DEFAULT_BRIDGE_IMAGE),
-        help="image of the stdio bridge sidecar [MCPHUB_BRIDGE_IMAGE]",
+        default=DEFAULT_BRIDGE_IMAGE,
+        help="image of the stdio bridge sidecar",
     )
     parser.add_argument(
         "--verify-interval",
         type=float,
-        default=float(env("MCPHUB_VERIFY_INTERVAL", "30")),
-        help="seconds between MCP re-verifications of each server [MCPHUB_VERIFY_INTERVAL]",
+        default=30,
+        help="seconds between MCP re-verifications of each server",
     )
     parser.add_argument(
         "--verify-timeout",
         type=float,
-        default=float(env("MCPHUB_VERIFY_TIMEOUT", "10")),
-        help="seconds one MCP verification may take [MCPHUB_VERIFY_TIMEOUT]",
+        default=10,
+        help="seconds one MCP verification may take",
     )
     parser.add_argument(
         "--workers",
         type=int,
-        default=int(env("MCPHUB_WORKERS", "64")),
-        help="objects reconciled at once, at most [MCPHUB_WORKERS]",
+        default=64,
+        help="objects reconciled at once, at most",
     )
     parser.add_argument(
         "--api-concurrency",
         type=int,
-        default=int(env("MCPHUB_API_CONCURRENCY", "32")),
-        help="Kubernetes API requests in flight, at most [MCPHUB_API_CONCURRENCY]",
+        default=32,
+        help="Kubernetes API requests in flight, at most",
     )
     parser.add_argument(
         "--verify-concurrency",
         type=int,
-        default=int(env("MCPHUB_VERIFY_CONCURRENCY", "16")),
-        help="MCP verifications in flight, at most [MCPHUB_VERIFY_CONCURRENCY]",
+        default=16,
+        help="MCP verifications in flight, at most",
     )
     parser.add_argument(
-        "--liveness",
-        default=env("MCPHUB_LIVENESS", "http://0.0.0.0:8080/healthz"),
-        help="liveness endpoint URL, or '' to serve none [MCPHUB_LIVENESS]",
+        "--host",
+        default="127.0.0.1",
+        help="address of /healthz and /metrics; a pod sets 0.0.0.0 for its probes and "
+        "Prometheus (default: 127.0.0.1)",
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help=f"TCP port of /healthz and /metrics (default: {DEFAULT_PORT}, beside the hub's 8080)",
     )
     parser.add_argument(
         "--peering",
-        default=env("MCPHUB_PEERING") or None,
-        help="kopf peering name for several replicas; default: standalone (run one replica "
-        "with a Recreate strategy) [MCPHUB_PEERING]",
+        default=None,
+        help="kopf peering name: several replicas, one of which reconciles at a time; "
+        "default: standalone (run one replica with a Recreate strategy)",
+    )
+    parser.add_argument(
+        "--peering-lifetime",
+        type=int,
+        default=DEFAULT_PEERING_LIFETIME,
+        help="seconds a replica's keep-alive lasts: a leader that dies is replaced within "
+        f"that time (default: {DEFAULT_PEERING_LIFETIME})",
     )
     parser.add_argument(
         "--session-key-secret",
-        default=env("MCPHUB_SESSION_KEY_SECRET"),
+        default=None,
         metavar="[NAMESPACE/]NAME",
         help="create this Secret with a random session key for the hub when it is missing "
-        "(namespace default: POD_NAMESPACE, the operator's own) [MCPHUB_SESSION_KEY_SECRET]",
+        "(namespace default: POD_NAMESPACE, the operator's own)",
     )
     args = parser.parse_args(argv)
     if args.verify_interval <= 0 or args.verify_timeout <= 0:
         parser.error("--verify-interval and --verify-timeout must be positive")
+    if args.peering_lifetime < 2:
+        parser.error("--peering-lifetime must be at least 2 seconds")
     return OperatorConfig(
         namespaces=tuple(args.namespace),
         bridge_image=args.bridge_image,
@@ -105,9 +129,13 @@ def parse(argv: list[str] | None = None) -> OperatorConfig:
         workers=args.workers,
         api_concurrency=args.api_concurrency,
         verify_concurrency=args.verify_concurrency,
-        liveness_endpoint=args.liveness or None,
+        host=args.host,
+        port=args.port,
         peering=args.peering,
         session_key_secret=_secret_ref(parser, args.session_key_secret),
+        peering_lifetime=args.peering_lifetime,
+        log_level=args.log_level,
+        log_format=args.log_format,
     )
 
 

@@ -13,7 +13,9 @@ how many:
 * a per-object lock keeps two triggers of the same object from racing.
 
 Status is written only when it changed (timestamps aside), and every
-condition transition becomes a Kubernetes Event on the object.
+condition transition becomes a Kubernetes Event on the object -- except a
+condition other than Ready appearing in its normal state, which says nothing
+new and would cost an API request per condition per new object.
 """
 
 from __future__ import annotations
@@ -22,23 +24,39 @@ import asyncio
 import datetime
 import functools
 import logging
+import time
 from collections.abc import Awaitable, Coroutine, Iterable, Mapping
 from typing import Any, Protocol, TypeVar
 
 import kopf
 import pydantic
+from aiohttp import web
+from kubernetes.config import config_exception as kube_config
 
 from mcphub_api import GROUP, VERSION, AccessPolicy, MCPGroup, MCPServer
+from mcphub_operator import metrics, serving
 from mcphub_operator.config import OperatorConfig
 from mcphub_operator.core import groups, policies, servers, workloads
-from mcphub_operator.core.conditions import Transition, status_of, without_times
-from mcphub_operator.core.verification import Inventory, verify
-from mcphub_operator.kube import ConflictError, KubeClient, resource_path
+from mcphub_operator.core.conditions import (
+    Transition,
+    condition_of,
+    progress_of,
+    status_of,
+    without_times,
+)
+from mcphub_operator.core.verification import Inventory, VerificationError, verify
+from mcphub_operator.peering import Leadership
+from mcphub_operator.slots import Slots
+from mcphub_runtime import retry
+from mcphub_runtime.kube import ConflictError, KubeClient, connection, resource_path
 
 logger = logging.getLogger(__name__)
 CONFLICT_ATTEMPTS = 5
+# How often the re-verifier looks for servers due: the granularity of their clocks.
+_REVERIFY_TICK_SECONDS = 1.0
 _Model = TypeVar("_Model", bound=pydantic.BaseModel)
-_GOOD = {"Ready": "True", "Available": "True", "Verified": "True", "Degraded": "False"}
+# Each condition's normal status (others: "True").  Reconciling=True is normal work, not a warning.
+_NORMAL = {"Degraded": "False", "Reconciling": "False", "Stalled": "False"}
 _OWNED_LABELS = {"app.kubernetes.io/managed-by": workloads.FIELD_MANAGER}
 
 
@@ -48,9 +66,22 @@ class Memo(kopf.Memo):
     config: OperatorConfig
     kube: KubeClient
     locks: dict[tuple[str, str, str], asyncio.Lock]
-    verify_slots: asyncio.Semaphore
-    servers: dict[tuple[str, str], kopf.Body]
+    verify_slots: Slots
+    # Each MCPServer known, by (namespace, name), as the reference a pass starts from: a
+    # pass reads the object afresh, so the whole body (with its managedFields and its
+    # tools) would be a second copy of every server kept for nothing.
+    servers: dict[tuple[str, str], dict[str, Any]]
+    # API paths of the Deployments and Services the operator owns, as its watch reports them.
+    owned: set[str]
+    # When each server's last pass ended (monotonic): the next is due an interval later.
+    passed: dict[tuple[str, str], float]
+    reverifying: set[asyncio.Task[bool]]
+    # The (namespace, name) of every object of each kind, for the managed-objects gauge.
+    known: dict[str, set[tuple[str, str]]]
     reverifier: asyncio.Task[None]
+    endpoint: web.AppRunner
+    leadership: Leadership
+    follower: asyncio.Task[None]
 
 
 def _now() -> datetime.datetime:
@@ -66,10 +97,13 @@ async def _post_events(
 ) -> None:
     for transition in transitions:
         condition = transition.new
-        good = _GOOD.get(transition.type, "True") == condition.status
+        normal = _NORMAL.get(transition.type, "True") == condition.status
+        if transition.old is None and normal and transition.type != "Ready":
+            # A condition born normal tells nothing that Ready's own Event does not.
+            continue
         await memo.kube.post_event(
             dict(obj),
-            "Normal" if good else "Warning",
+            "Normal" if normal or transition.type == "Reconciling" else "Warning",
             condition.reason,
             f"{transition.type}={condition.status}: {condition.message}",
         )
@@ -102,6 +136,21 @@ async def _converge_status(
     computed status still holds and is written again; if the spec or the
     status changed, the pass is recomputed from the newer facts.
     """
+    started = time.monotonic()
+    try:
+        status = await _converge_locked(memo, kind, plural, body, compute)
+    except Exception:
+        metrics.RECONCILES.labels(kind, "error").inc()
+        raise
+    finally:
+        metrics.RECONCILE_SECONDS.labels(kind).observe(time.monotonic() - started)
+    metrics.RECONCILES.labels(kind, "success").inc()
+    return status
+
+
+async def _converge_locked(
+    memo: Memo, kind: str, plural: str, body: Mapping[str, Any], compute: Compute
+) -> dict[str, Any] | None:
     namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
     path = resource_path(f"{GROUP}/{VERSION}", plural, namespace, name)
     async with _lock(memo, kind, namespace, name):
@@ -131,20 +180,52 @@ async def _converge_status(
 
 
 async def _reverify_forever(memo: Memo, interval: float) -> None:
-    """Re-verify every known MCPServer each ``interval`` seconds.
+    """Re-verify each known MCPServer ``interval`` seconds after its last pass.
 
     A plain task rather than kopf timers: kopf puts a finalizer on every object
     with a timer, and then an MCPServer (and its namespace) could not be
-    deleted while the operator is down.  Verification needs no finalizer.
+    deleted while the operator is down.  Verification needs no finalizer.  Being
+    outside kopf's watches, it is not paused on a standby replica by kopf: it
+    pauses itself (see :mod:`mcphub_operator.peering`).
+
+    Each server is due on its own clock, not in rounds of all: a round every
+    ``interval`` re-verified hundreds of servers at once, servers that kopf's
+    handlers had verified a second earlier among them, and with hundreds of
+    servers applied together the rounds landed amid their first verifications:
+    of the 7,700 API requests of a 500-server apply, 1,274 were reads for
+    passes, most of them those rounds'.  Routine passes also yield slots to
+    awaited ones (:mod:`mcphub_operator.slots`), and at most as many run at once
+    as there are slots.
     """
     while True:
-        await asyncio.sleep(interval)
-        results = await asyncio.gather(
-            *(reconcile_server(body, memo) for body in list(memo.servers.values())),
-            return_exceptions=True,
-        )
-        for failure in (r for r in results if isinstance(r, BaseException)):
-            logger.warning("re-verification failed: %s", failure)
+        await asyncio.sleep(_REVERIFY_TICK_SECONDS)
+        if not memo.leadership.leading:
+            continue  # a standby's objects are its leader's to verify
+        if memo.verify_slots.awaited_waiting:
+            continue  # first verifications queue: routine ones would only wait behind them
+        now = time.monotonic()
+        # No more routine passes at once than there are slots: each reads its object
+        # first, and hundreds queued behind the slots would read for nothing.
+        room = memo.config.verify_concurrency - len(memo.reverifying)
+        due = [
+            (key, body)
+            for key, body in memo.servers.items()
+            if now - memo.passed.get(key, now) >= interval
+        ][: max(0, room)]
+        for key, _ in due:
+            memo.passed[key] = now  # not due again while this pass runs
+        for key, body in due:
+            task = asyncio.create_task(
+                reconcile_server(body, memo, routine=True), name=f"reverify {key}"
+            )
+            memo.reverifying.add(task)
+            task.add_done_callback(_reverified)
+            task.add_done_callback(memo.reverifying.discard)
+
+
+def _reverified(task: asyncio.Task[bool]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.warning("re-verification failed (%s): %s", task.get_name(), task.exception())
 
 
 def _generation_or_status_moved(before: Mapping[str, Any], after: Mapping[str, Any]) -> bool:
@@ -154,11 +235,20 @@ def _generation_or_status_moved(before: Mapping[str, Any], after: Mapping[str, A
     )
 
 
-async def _bounded_verify(slots: asyncio.Semaphore, url: str, **options: Any) -> Inventory:
+async def _bounded_verify(slots: Slots, routine: bool, url: str, **options: Any) -> Inventory:
     # The time limit starts once a slot is free: it measures the server, not
     # the operator's own queue when hundreds of servers appear at once.
-    async with slots:
-        return await verify(url, **options)
+    async with slots.hold(routine=routine):
+        started = time.monotonic()
+        try:
+            inventory = await verify(url, **options)
+        except VerificationError as exc:
+            metrics.VERIFICATIONS.labels(metrics.result_label(exc.reason)).inc()
+            raise
+        finally:
+            metrics.VERIFICATION_SECONDS.observe(time.monotonic() - started)
+        metrics.VERIFICATIONS.labels("success").inc()
+        return inventory
 
 
 def _parse(model: type[_Model], body: Mapping[str, Any]) -> _Model:
@@ -171,8 +261,39 @@ def _parse(model: type[_Model], body: Mapping[str, Any]) -> _Model:
         ) from exc
 
 
-async def reconcile_server(body: Mapping[str, Any], memo: Memo) -> bool:
-    """Reconcile one MCPServer; whether it is Ready afterwards."""
+class _Workloads:
+    """The cluster as a server's pass sees it (:class:`servers.Cluster`).
+
+    A remote server has no Deployment or Service, and its pass deletes them in
+    case it had a container before.  Deleting what the operator has never seen
+    would be two requests per pass answered 404 -- a third of a remote
+    server's requests -- so a delete is sent only for an object the watch of
+    owned objects has reported.  One that exists but was not reported yet
+    (the operator just started) is reported soon, and its event reconciles
+    its owner, which deletes it then.
+    """
+
+    def __init__(self, kube: KubeClient, owned: set[str]) -> None:
+        self._kube = kube
+        self._owned = owned
+
+    async def apply(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        return await self._kube.apply(manifest)
+
+    async def get(self, path: str) -> dict[str, Any] | None:
+        return await self._kube.get(path)
+
+    async def delete(self, path: str) -> None:
+        if path in self._owned:
+            await self._kube.delete(path)
+
+
+async def reconcile_server(body: Mapping[str, Any], memo: Memo, *, routine: bool = False) -> bool:
+    """Reconcile one MCPServer; whether it is Ready afterwards.
+
+    ``routine``: a timed re-verification, which yields verification slots to
+    passes that someone waits for (see :mod:`mcphub_operator.slots`).
+    """
     settings = servers.Settings(
         bridge_image=memo.config.bridge_image, verify_timeout=memo.config.verify_timeout
     )
@@ -181,23 +302,33 @@ async def reconcile_server(body: Mapping[str, Any], memo: Memo) -> bool:
         outcome = await servers.reconcile(
             _parse(MCPServer, fresh),
             fresh.get("status"),
-            cluster=memo.kube,
-            verifier=functools.partial(_bounded_verify, memo.verify_slots),
+            cluster=_Workloads(memo.kube, memo.owned),
+            verifier=functools.partial(_bounded_verify, memo.verify_slots, routine),
             settings=settings,
             now=_now,
         )
         return outcome.status, outcome.transitions
 
-    status = await _converge_status(memo, "MCPServer", "mcpservers", body, compute)
+    metadata = body["metadata"]
+    try:
+        status = await _converge_status(memo, "MCPServer", "mcpservers", body, compute)
+    finally:
+        key = (metadata["namespace"], metadata["name"])
+        if key in memo.servers:  # not deleted meanwhile
+            memo.passed[key] = time.monotonic()
     return status_of((status or {}).get("conditions"), "Ready") == "True"
 
 
 def _snapshot(body: Mapping[str, Any]) -> groups.ServerSnapshot:
     status = body.get("status") or {}
+    ready = condition_of(status.get("conditions"), "Ready")
     return groups.ServerSnapshot(
         name=body["metadata"]["name"],
         labels=dict(body["metadata"].get("labels") or {}),
         tools=tuple(tool["name"] for tool in status.get("tools") or []),
+        ready=ready.get("status") == "True",
+        why=ready.get("reason") or "NotObservedYet",
+        progress=progress_of(body),
     )
 
 
@@ -236,6 +367,7 @@ POLICIES = (GROUP, VERSION, "accesspolicies")
 def register(registry: kopf.OperatorRegistry, config: OperatorConfig) -> None:
     """Register every handler on ``registry`` with the intervals of ``config``."""
     _register_lifecycle(registry, config)
+    _register_tracking(registry)
     _register_indexes(registry)
     _register_servers(registry, config)
     _register_groups_and_policies(registry)
@@ -254,18 +386,46 @@ def _register_lifecycle(registry: kopf.OperatorRegistry, config: OperatorConfig)
         settings.watching.client_timeout = 330
         settings.watching.connect_timeout = 10
         settings.batching.worker_limit = config.workers
-        settings.networking.error_backoffs = [1, 2, 5, 10, 30]
+        settings.networking.error_backoffs = retry.API.attempts(8)
         # Handler retries are expected (a server on its way up); only our own
         # condition transitions become Events.
         settings.posting.level = logging.ERROR
-        info = kopf.login_via_client(logger=logger, settings=settings)
-        if info is None:
-            raise kopf.PermanentError("no Kubernetes credentials: set KUBECONFIG or run in a pod")
-        memo.kube = KubeClient.connect(info, concurrency=config.api_concurrency)
+        # First what can fail, so that a retried startup (kopf retries one that
+        # raised) neither binds twice nor leaves sessions and tasks behind.
+        try:
+            credentials = connection()
+        except kube_config.ConfigException as exc:
+            raise kopf.PermanentError(
+                f"no Kubernetes credentials: set KUBECONFIG or run in a pod ({exc})"
+            ) from exc
+        try:
+            memo.endpoint = await serving.serve(config.host, config.port)
+        except serving.EndpointError as exc:
+            raise kopf.PermanentError(str(exc)) from exc
+        memo.kube = KubeClient(
+            credentials, workloads.FIELD_MANAGER, concurrency=config.api_concurrency
+        )
+        leadership: Leadership = memo.leadership
+        if leadership.peering is not None:
+            settings.peering.priority = leadership.peering.priority
+            settings.peering.lifetime = leadership.peering.lifetime
+            try:
+                await leadership.join(memo.kube)
+            except BaseException:
+                await memo.kube.close()
+                await memo.endpoint.cleanup()
+                raise
         memo.locks = {}
-        memo.verify_slots = asyncio.Semaphore(config.verify_concurrency)
+        memo.verify_slots = Slots(config.verify_concurrency)
         memo.servers = {}
+        memo.owned = set()
+        memo.passed = {}
+        memo.reverifying = set()
+        memo.known = {kind: set() for kind in metrics.KINDS}
+        for kind, known in memo.known.items():
+            metrics.MANAGED_OBJECTS.labels(kind).set_function(functools.partial(len, known))
         memo.reverifier = asyncio.create_task(_reverify_forever(memo, config.verify_interval))
+        memo.follower = asyncio.create_task(leadership.follow(memo.kube))
 
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
@@ -275,7 +435,32 @@ def _register_lifecycle(registry: kopf.OperatorRegistry, config: OperatorConfig)
     @kopf.on.cleanup(registry=registry)
     async def cleanup(memo: Any, **_: Any) -> None:
         memo.reverifier.cancel()
+        memo.follower.cancel()
+        for task in memo.reverifying:
+            task.cancel()
         await memo.kube.close()
+        await memo.endpoint.cleanup()
+
+
+def _register_tracking(registry: kopf.OperatorRegistry) -> None:
+    for kind, resource in zip(metrics.KINDS, (SERVERS, GROUPS, POLICIES), strict=True):
+        _track(registry, kind, resource)
+
+
+def _track(registry: kopf.OperatorRegistry, kind: str, resource: tuple[str, str, str]) -> None:
+    @kopf.on.event(*resource, id=f"track-{resource[-1]}", registry=registry)
+    def track(memo: Any, event: kopf.RawEvent, namespace: str | None, name: str, **_: Any) -> None:
+        key = (namespace or "", name)
+        known = memo.known[kind]
+        if event["type"] == "DELETED":
+            known.discard(key)
+            if kind == "MCPServer":
+                memo.servers.pop(key, None)
+                memo.passed.pop(key, None)
+        else:
+            known.add(key)
+            if kind == "MCPServer":
+                memo.servers[key] = {"metadata": {"namespace": key[0], "name": key[1]}}
 
 
 def _register_indexes(registry: kopf.OperatorRegistry) -> None:
@@ -306,22 +491,19 @@ def _register_servers(registry: kopf.OperatorRegistry, config: OperatorConfig) -
                 "not Ready yet", delay=min(2.0**retry, config.verify_interval)
             )
 
-    @kopf.on.event(*SERVERS, id="track-server", registry=registry)
-    def track_server(
-        body: kopf.Body, memo: Any, event: kopf.RawEvent, namespace: str | None, name: str, **_: Any
-    ) -> None:
-        key = (namespace or "", name)
-        if event["type"] == "DELETED":
-            memo.servers.pop(key, None)
-        else:
-            memo.servers[key] = body
-
     def owned_trigger(*resource: str) -> None:
         @kopf.on.event(
             *resource, id=f"repair-{resource[-1]}", labels=_OWNED_LABELS, registry=registry
         )
-        async def owned_changed(body: kopf.Body, memo: Any, **_: Any) -> None:
+        async def owned_changed(body: kopf.Body, memo: Any, event: kopf.RawEvent, **_: Any) -> None:
             metadata = body["metadata"]
+            path = resource_path(
+                body["apiVersion"], resource[-1], metadata["namespace"], metadata["name"]
+            )
+            if event["type"] == "DELETED":
+                memo.owned.discard(path)
+            else:
+                memo.owned.add(path)
             owner_name = (metadata.get("labels") or {}).get(workloads.SERVER_LABEL)
             # The servers tracked for re-verification are the owners to look up.
             server = memo.servers.get((metadata["namespace"], owner_name))

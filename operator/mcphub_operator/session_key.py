@@ -31,20 +31,19 @@ import asyncio
 import base64
 import itertools
 import logging
-import random
 import secrets
 from typing import Any, Final
 
 import aiohttp
 import kopf
 
-from mcphub_operator.kube import ConflictError, KubeClient, KubeError, Manifest
+from mcphub_runtime import retry
+from mcphub_runtime.kube import KubeClient, KubeError, Manifest, resource_path
 
 logger = logging.getLogger(__name__)
 
 KEY_BYTES: Final = 32
 DATA_KEY: Final = "key"
-RETRY_SECONDS: Final = (1.0, 2.0, 5.0, 10.0, 30.0)
 
 
 def secret_manifest(namespace: str, name: str, key: bytes) -> Manifest:
@@ -72,9 +71,7 @@ def secret_manifest(namespace: str, name: str, key: bytes) -> Manifest:
 async def ensure(kube: KubeClient, namespace: str, name: str) -> bool:
     """Create the Secret with a fresh random key unless it exists; whether this call made it."""
     manifest = secret_manifest(namespace, name, secrets.token_bytes(KEY_BYTES))
-    try:
-        await kube.create(manifest)
-    except ConflictError:
+    if not await kube.create(resource_path("v1", "secrets", namespace), manifest):
         return False
     logger.info("created the hub's session key in Secret %s/%s", namespace, name)
     return True
@@ -82,12 +79,11 @@ async def ensure(kube: KubeClient, namespace: str, name: str) -> bool:
 
 async def ensure_until_done(kube: KubeClient, namespace: str, name: str) -> None:
     """:func:`ensure`, retried with jittered back-off until the API answers."""
-    for attempt in itertools.count():
+    for failures in itertools.count(1):
         try:
             await ensure(kube, namespace, name)
         except (KubeError, aiohttp.ClientError, TimeoutError) as exc:
-            pause = RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)]
-            pause *= random.uniform(0.5, 1.5)  # noqa: S311 - jitter, not a secret
+            pause = retry.RECONNECT.delay(failures)
             logger.error(
                 "could not create the hub's session key Secret %s/%s (%s); the hub's pods "
                 "wait for it. Grant the operator `create` on secrets in %s. Retrying in %.0f s",

@@ -229,14 +229,22 @@ INVALID: tuple[Invalid, ...] = (
         'duplicate entries for key [name="time"]',
     ),
     Invalid(
-        "top-k-zero",
-        _group({"servers": [{"name": "time"}], "smartRouting": {"topK": 0}}),
-        "spec.smartRouting.topK",
+        "default-limit-zero",
+        _group({"servers": [{"name": "time"}], "smartRouting": {"defaultLimit": 0}}),
+        "spec.smartRouting.defaultLimit",
     ),
     Invalid(
-        "threshold-above-one",
-        _group({"servers": [{"name": "time"}], "smartRouting": {"threshold": 1.5}}),
-        "spec.smartRouting.threshold",
+        "default-limit-above-max",
+        _group(
+            {"servers": [{"name": "time"}], "smartRouting": {"defaultLimit": 20, "maxLimit": 10}}
+        ),
+        "spec.smartRouting.defaultLimit",
+        "defaultLimit must not exceed maxLimit",
+    ),
+    Invalid(
+        "min-score-above-one",
+        _group({"servers": [{"name": "time"}], "smartRouting": {"minScore": 1.5}}),
+        "spec.smartRouting.minScore",
     ),
     # AccessPolicy
     Invalid("no-subjects", _policy({"subjects": [], "rules": RULES}), "spec.subjects"),

@@ -79,9 +79,9 @@ from hub_proxy.auth.authenticator import API_KEY_HEADER, Authenticator, AuthSett
 from hub_proxy.auth.jwt_tokens import JWTIssuer
 from hub_proxy.auth.policy import Item
 from hub_proxy.auth.principal import AUTHENTICATED, Principal
-from hub_proxy.bridge.logs import JsonLineFormatter
 from hub_proxy.catalog import load_catalog
 from hub_proxy.live import LiveCatalog
+from mcphub_runtime.logs import JsonLineFormatter
 from tests.benchmarks.policy_evaluation import GROUPS, SERVERS, groups, server, tools
 from tests.hub_proxy.auth.issuer import AUDIENCE, HS_ISSUER, SECRET, claims, sign_hs
 from tests.hub_proxy.bridge_process import JSON_AND_SSE, command_of

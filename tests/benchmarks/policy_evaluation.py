@@ -46,9 +46,9 @@ from hub_proxy.auth.audit import Audit
 from hub_proxy.auth.audit import logger as audit_logger
 from hub_proxy.auth.policy import Action, Evaluator, Groups, Item
 from hub_proxy.auth.principal import AUTHENTICATED, Principal
-from hub_proxy.bridge.logs import JsonLineFormatter
 from mcphub_api import AccessPolicy
 from mcphub_api.mcpgroup import ToolFilter
+from mcphub_runtime.logs import JsonLineFormatter
 
 POLICIES: Final = 100
 SERVERS: Final = 50

@@ -77,6 +77,15 @@ def test_scopes_for_everything_each_server_and_each_group(tmp_path: Path) -> Non
     assert catalog.groups == {"shared", "platform"}
 
 
+def test_a_group_is_also_served_at_the_path_the_operator_publishes(tmp_path: Path) -> None:
+    (tmp_path / "objects.yaml").write_text(SERVERS)
+    catalog = load_catalog(tmp_path)
+    qualified = catalog.scopes["default/platform"]
+    assert qualified.path == "/mcp/default/platform"
+    assert qualified.members == catalog.scopes["platform"].members
+    assert qualified.prefixed
+
+
 def test_a_server_whose_secret_is_missing_is_not_run_and_says_which(tmp_path: Path) -> None:
     without_secret = SERVERS.replace("name: github}\nstringData", "name: other}\nstringData")
     (tmp_path / "objects.yaml").write_text(without_secret)

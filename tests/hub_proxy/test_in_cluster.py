@@ -26,6 +26,7 @@ from mcp.types import ToolListChangedNotification
 
 from tests.hub_proxy.bridge_process import JSON_AND_SSE
 from tests.hub_proxy.test_standalone_hub import connected, tool_names
+from tests.operator.manifests import remote_server
 from tests.testbed.kube import ControlPlane
 from tests.testbed.manifests import RBAC_KINDS, apply_documents, kustomize, overlay_serving
 from tests.testbed.mcp_servers import running_everything_http
@@ -80,34 +81,20 @@ def apply(plane: ControlPlane, namespace: str, document: dict[str, object]) -> N
     plane.kubectl("apply", "--server-side", "-n", namespace, "-f", "-", stdin=json.dumps(document))
 
 
-async def test_applied_server_reaches_a_connected_group_client_and_leaves_on_delete(
-    crds_installed: ControlPlane,
-    operator: ManagedProcess,
-    namespace: str,
-    everything: str,
-    tmp_path: Path,
-) -> None:
-    apply(
-        crds_installed,
-        namespace,
-        {
-            "apiVersion": "mcphub.dev/v1alpha1",
-            "kind": "MCPGroup",
-            "metadata": {"name": "assistant"},
-            "spec": {
-                "servers": [{"name": "everything", "tools": {"include": ["echo", "get-sum"]}}]
-            },
-        },
-    )
-    apply(crds_installed, namespace, AGENT_POLICY)
-    crds_installed.kubectl(
-        "create", "secret", "generic", "everything-token", "-n", namespace,
-        "--from-literal=token=Bearer in-cluster",
-    )  # fmt: skip
-    crds_installed.kubectl("create", "serviceaccount", "agent", "-n", namespace)
-    agent = crds_installed.kubectl(
-        "create", "token", "agent", "-n", namespace, f"--audience={AUDIENCE}"
-    ).strip()
+def assistant(*tools: str) -> dict[str, object]:
+    """The MCPGroup ``assistant``: those tools of the MCPServer ``everything``."""
+    return {
+        "apiVersion": "mcphub.dev/v1alpha1",
+        "kind": "MCPGroup",
+        "metadata": {"name": "assistant"},
+        "spec": {"servers": [{"name": "everything", "tools": {"include": list(tools)}}]},
+    }
+
+
+async def cluster_hub(
+    plane: ControlPlane, namespace: str, folder: Path
+) -> tuple[ManagedProcess, int]:
+    """The hub serving ``namespace`` with its own identity, once it listens; and its port."""
     port = free_port()
     hub = ManagedProcess(
         "hub",
@@ -124,17 +111,47 @@ async def test_applied_server_reaches_a_connected_group_client_and_leaves_on_del
             f"--audience={AUDIENCE}",
         ],
         env={
-            "KUBECONFIG": str(hub_kubeconfig(crds_installed, tmp_path, namespace)),
+            "KUBECONFIG": str(hub_kubeconfig(plane, folder, namespace)),
             "PATH": os.environ["PATH"],
         },
         cwd=REPO_ROOT,
-        log_dir=tmp_path,
+        log_dir=folder,
     )
-    url = f"http://127.0.0.1:{port}/mcp/assistant"
     try:
         await asyncio.to_thread(
             hub.wait_until, lambda: port_is_open(port), timeout=60, what="the hub listening"
         )
+    except BaseException:
+        hub.stop()
+        raise
+    return hub, port
+
+
+def agent_token(plane: ControlPlane, namespace: str) -> str:
+    """A token of a new ServiceAccount ``agent``, made for the hub's audience."""
+    plane.kubectl("create", "serviceaccount", "agent", "-n", namespace)
+    return plane.kubectl(
+        "create", "token", "agent", "-n", namespace, f"--audience={AUDIENCE}"
+    ).strip()
+
+
+async def test_applied_server_reaches_a_connected_group_client_and_leaves_on_delete(
+    crds_installed: ControlPlane,
+    operator: ManagedProcess,
+    namespace: str,
+    everything: str,
+    tmp_path: Path,
+) -> None:
+    apply(crds_installed, namespace, assistant("echo", "get-sum"))
+    apply(crds_installed, namespace, AGENT_POLICY)
+    crds_installed.kubectl(
+        "create", "secret", "generic", "everything-token", "-n", namespace,
+        "--from-literal=token=Bearer in-cluster",
+    )  # fmt: skip
+    agent = agent_token(crds_installed, namespace)
+    hub, port = await cluster_hub(crds_installed, namespace, tmp_path)
+    url = f"http://127.0.0.1:{port}/mcp/assistant"
+    try:
         await asyncio.to_thread(
             eventually,
             lambda: initialize_status(url, agent) not in (None, 404),
@@ -194,5 +211,51 @@ async def test_applied_server_reaches_a_connected_group_client_and_leaves_on_del
                 while await tool_names(client) != set():
                     told.clear()
                     await told.wait()
+    finally:
+        hub.stop()
+
+
+async def test_the_endpoint_an_mcpgroup_publishes_is_served_by_the_hub(
+    crds_installed: ControlPlane,
+    operator: ManagedProcess,
+    namespace: str,
+    everything: str,
+    tmp_path: Path,
+) -> None:
+    """The contract between the two: a client that follows ``status.endpoint`` gets the group."""
+    apply(crds_installed, namespace, remote_server("everything", everything))
+    apply(crds_installed, namespace, assistant("echo"))
+    apply(crds_installed, namespace, AGENT_POLICY)
+    agent = agent_token(crds_installed, namespace)
+    await asyncio.to_thread(
+        crds_installed.wait_ready, namespace, "mcpserver/everything", "mcpgroup/assistant"
+    )
+    group = json.loads(
+        crds_installed.kubectl("get", "-n", namespace, "mcpgroup", "assistant", "-o", "json")
+    )
+    endpoint = group["status"]["endpoint"]
+    assert endpoint == f"/mcp/{namespace}/assistant"
+    hub, port = await cluster_hub(crds_installed, namespace, tmp_path)
+    try:
+        url = f"http://127.0.0.1:{port}{endpoint}"
+        await asyncio.to_thread(
+            eventually,
+            lambda: initialize_status(url, agent) not in (None, 404),
+            timeout=30,
+            what=f"the hub serving {endpoint}",
+        )
+        told = asyncio.Event()
+
+        async def on_message(message: object) -> None:
+            if isinstance(message, ToolListChangedNotification):
+                told.set()
+
+        headers = {"Authorization": f"Bearer {agent}"}
+        async with connected(url, headers, message_handler=on_message) as client:
+            # The upstream may still be connecting: its tools come with a list_changed.
+            with anyio.fail_after(CHANGE_SECONDS):
+                while await tool_names(client) != {"everything__echo"}:
+                    await told.wait()
+                    told.clear()
     finally:
         hub.stop()

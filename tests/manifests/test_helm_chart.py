@@ -13,12 +13,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import kopf
 import pytest
 import yaml
 
 from mcphub_operator import session_key
-from mcphub_operator.kube import KubeClient, KubeError
+from mcphub_runtime.kube import KubeClient, KubeError
 from tests.manifests.helm import CHART, helm
 from tests.testbed.errors import TestbedError
 from tests.testbed.kube import ControlPlane
@@ -191,10 +190,7 @@ async def test_other_values_render_apply_and_grant_what_they_say(
     token = crds_installed.kubectl(
         "create", "token", f"{name}-mcphub-operator", "-n", namespace
     ).strip()
-    info = kopf.ConnectionInfo(
-        server=crds_installed.server, ca_path=str(crds_installed.ca_cert), token=token
-    )
-    client = KubeClient.connect(info)
+    client = KubeClient(crds_installed.token_connection(token), "mcphub-operator")
     try:
         assert await session_key.ensure(client, namespace, "hub-key")
         with pytest.raises(KubeError):

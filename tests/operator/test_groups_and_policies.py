@@ -3,23 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
 from tests.testbed.kube import ControlPlane
-from tests.testbed.mcp_servers import running_everything_http
-from tests.testbed.processes import ManagedProcess
+from tests.testbed.processes import ManagedProcess, free_port
 from tests.testbed.waiting import eventually
 
 API = "mcphub.dev/v1alpha1"
-
-
-@pytest.fixture(scope="module")
-def everything(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with running_everything_http(tmp_path_factory.mktemp("everything")) as url:
-        yield url
 
 
 def apply(
@@ -90,6 +80,51 @@ def test_group_reports_a_missing_member_until_it_exists(
     assert group["servers"] == ["echoes", "time"]
     assert group["serverCount"] == 2
     assert group["endpoint"] == f"/mcp/{namespace}/assistant"
+
+
+def test_group_is_ready_only_with_members_all_ready_and_says_why_not(
+    crds_installed: ControlPlane, operator: ManagedProcess, namespace: str, everything: str
+) -> None:
+    apply(
+        crds_installed,
+        namespace,
+        "MCPGroup",
+        "platform",
+        {"selector": {"matchLabels": {"team": "platform"}}},
+    )
+
+    def ready_reason(expected: str) -> dict[str, Any]:
+        found = condition(status(crds_installed, namespace, "mcpgroup", "platform"), "Ready")
+        return found if found.get("reason") == expected else {}
+
+    empty = eventually(lambda: ready_reason("NoMembers"), timeout=30, what="Ready=False NoMembers")
+    assert empty["status"] == "False"
+    assert (
+        empty["message"] == f"no MCPServer in {namespace} is a member: spec.selector matches none"
+    )
+
+    silent = f"http://127.0.0.1:{free_port()}/mcp"
+    apply(
+        crds_installed, namespace, "MCPServer", "alpha", remote(silent), labels={"team": "platform"}
+    )
+    # First 'alpha' (NotObservedYet), until the operator has tried it.
+    expected = "0 of 1 members Ready; not Ready: 'alpha' (Unreachable)"
+    eventually(
+        lambda: ready_reason("NoMemberReady").get("message") == expected,
+        timeout=30,
+        what="Ready=False NoMemberReady naming why 'alpha' is not Ready",
+    )
+
+    apply(
+        crds_installed,
+        namespace,
+        "MCPServer",
+        "alpha",
+        remote(everything),
+        labels={"team": "platform"},
+    )
+    crds_installed.wait_ready(namespace, "mcpserver/alpha", "mcpgroup/platform")
+    assert ready_reason("AllMembersReady")["message"] == "all 1 members are Ready"
 
 
 def test_group_by_selector_follows_label_changes_live(

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.operator.manifests import remote_server
 from tests.testbed.kube import ControlPlane
 from tests.testbed.mcp_servers import running_everything_http
 from tests.testbed.paths import REPO_ROOT
@@ -52,15 +53,6 @@ def apply_sample(plane: ControlPlane, namespace: str, sample: str, kind: str, na
     return eventually(
         lambda: get(plane, namespace, kind, name), timeout=30, what=f"{kind} {name} of {sample}"
     )
-
-
-def remote_server(name: str, url: str, **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "mcphub.dev/v1alpha1",
-        "kind": "MCPServer",
-        "metadata": {"name": name},
-        "spec": {"transport": "streamable-http", "remote": {"url": url}, **spec},
-    }
 
 
 @pytest.fixture(scope="module")

@@ -15,13 +15,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import kopf
 import pytest
 import yaml
 
 from hub_proxy.auth.sealing import load_key
 from mcphub_operator import config, session_key
-from mcphub_operator.kube import KubeClient, KubeError
+from mcphub_runtime.kube import KubeClient, KubeError
 from tests.testbed.kube import ControlPlane
 from tests.testbed.operator_process import operator_kubeconfig, start_operator
 from tests.testbed.paths import REPO_ROOT
@@ -50,12 +49,8 @@ async def operator_client(
 ) -> AsyncIterator[KubeClient]:
     """The operator's own client, authenticated as its ServiceAccount."""
     kubeconfig = yaml.safe_load(operator_kubeconfig(crds_installed, tmp_path).read_text())
-    info = kopf.ConnectionInfo(
-        server=crds_installed.server,
-        ca_path=str(crds_installed.ca_cert),
-        token=kubeconfig["users"][0]["user"]["token"],
-    )
-    client = KubeClient.connect(info)
+    token = kubeconfig["users"][0]["user"]["token"]
+    client = KubeClient(crds_installed.token_connection(token), "mcphub-operator")
     yield client
     await client.close()
 

@@ -17,7 +17,8 @@ second run costs seconds.  The steps:
   (see ``otel_collector``);
 * Debian's ``chromium`` and ``chromium-driver``, which the dashboard's browser
   tests drive (installed with apt-get when either is missing: the browser is
-  never downloaded at run time).
+  never downloaded at run time);
+* kstatus, the status rules of GitOps tools, from Go modules (see ``kstatus``).
 
 The project's own virtual environment (``.venv``) is the Makefile's job: it is
 needed to run the hub, not only the tests.  Only package registries are
@@ -37,7 +38,7 @@ import venv
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from tests.testbed import go_tools, kube_build, otel_collector
+from tests.testbed import go_tools, kstatus, kube_build, otel_collector
 from tests.testbed.errors import TestbedError
 from tests.testbed.paths import REPO_ROOT, cache_dir
 
@@ -192,6 +193,7 @@ STEPS: dict[str, Callable[[], object]] = {
     "go tools (helm, glua, starlark, promtool)": go_tools.ensure_built,
     "opentelemetry collector": otel_collector.ensure_built,
     "browser": ensure_browser,
+    "kstatus": kstatus.ensure_built,
 }
 
 

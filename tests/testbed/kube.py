@@ -17,20 +17,23 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import json
 import ssl
 import subprocess
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from mcphub_runtime.kube import Connection
 from tests.testbed.errors import TestbedError
 from tests.testbed.kube_build import require_assets
 from tests.testbed.processes import ManagedProcess, free_port
@@ -74,6 +77,17 @@ class ControlPlane:
         )
         path.chmod(0o600)
         return path
+
+    def token_connection(self, token: str) -> Connection:
+        """The project's own API client settings, authenticated with ``token``."""
+        context = ssl.create_default_context(cafile=str(self.ca_cert))
+        return Connection(self.server, context, {"Authorization": f"Bearer {token}"})
+
+    def apply(self, namespace: str, document: Mapping[str, Any]) -> str:
+        """``kubectl apply --server-side`` one object (or a List) into ``namespace``."""
+        return self.kubectl(
+            "apply", "--server-side", "-n", namespace, "-f", "-", stdin=json.dumps(document)
+        )
 
     def kubectl(
         self, *args: str, stdin: str | None = None, timeout: float = KUBECTL_TIMEOUT_SECONDS

@@ -4,6 +4,21 @@ A condition's ``lastTransitionTime`` moves only when its status changes, so
 that "Ready since 10:02" stays true while the operator re-verifies every few
 seconds; every condition carries the generation it was computed from, so a
 GitOps tool never mistakes an old Ready for an answer about a new spec.
+
+Besides ``Ready``, every kind carries kstatus' two abnormal-true conditions
+(sigs.k8s.io/cli-utils, ``pkg/kstatus``), which Flux, cli-utils and
+``kubectl wait``-style tools key on, since ``Ready=False`` alone does not say
+whether waiting helps:
+
+* ``Reconciling=True``: the operator is still converging and will get there by
+  itself (pods starting, members on their way up).  kstatus: InProgress.
+* ``Stalled=True``: the operator cannot get there without a change elsewhere
+  (a missing Secret or member, a server that does not answer MCP); it keeps
+  retrying, and the condition clears by itself once the cause is fixed.
+  kstatus: Failed.
+* both ``False`` with ``status.observedGeneration`` equal to the object's
+  generation: kstatus falls back on ``Ready`` (True: Current, else
+  InProgress), so an object that is not Ready is always one or the other.
 """
 
 from __future__ import annotations
@@ -72,6 +87,41 @@ def merge(
     return merged, transitions
 
 
+Progress = Literal["Current", "InProgress", "Failed"]
+"""Where an object stands, in kstatus' words."""
+
+
+def progress(state: Progress, reason: str, message: str) -> list[Observed]:
+    """``Reconciling`` and ``Stalled`` for ``state``; the true one carries ``reason`` and why."""
+    if state == "InProgress":
+        return [
+            Observed("Reconciling", "True", reason, message),
+            Observed("Stalled", "False", "Progressing"),
+        ]
+    if state == "Failed":
+        return [
+            Observed("Reconciling", "False", "Stalled"),
+            Observed("Stalled", "True", reason, message),
+        ]
+    return [
+        Observed("Reconciling", "False", "Reconciled"),
+        Observed("Stalled", "False", "Reconciled"),
+    ]
+
+
+def progress_of(body: Mapping[str, Any]) -> Progress:
+    """Where an object of ours stands, by kstatus' generic rules (what a member tells its group)."""
+    status = body.get("status") or {}
+    if status.get("observedGeneration") != body["metadata"].get("generation"):
+        return "InProgress"
+    conditions = status.get("conditions")
+    if status_of(conditions, "Reconciling") == "True":
+        return "InProgress"
+    if status_of(conditions, "Stalled") == "True":
+        return "Failed"
+    return "Current"
+
+
 @dataclass(frozen=True)
 class Resolution:
     """A kind whose readiness is "are the names it references there?" (groups, policies)."""
@@ -80,16 +130,30 @@ class Resolution:
     resolved_reason: str
     broken_reason: str
 
-    def observe(self, problem: str | None, summary: str) -> list[Observed]:
-        """The resolution condition and Ready: False naming the problem, else True."""
+    def observe(self, problem: str | None, summary: str) -> Observed:
+        """The resolution condition: False naming the problem, else True."""
+        if problem:
+            return Observed(self.condition, "False", self.broken_reason, problem)
+        return Observed(self.condition, "True", self.resolved_reason, summary)
+
+    def conclude(self, problem: str | None, summary: str) -> list[Observed]:
+        """The resolution condition, Ready, and a stall while the problem lasts.
+
+        A name that refers to nothing is Stalled, not Reconciling: the
+        operator can do nothing about it, and it resolves by itself once the
+        object named appears (GitOps tools apply in any order).
+        """
+        resolution = self.observe(problem, summary)
         if problem:
             return [
-                Observed(self.condition, "False", self.broken_reason, problem),
+                resolution,
                 Observed("Ready", "False", self.broken_reason, problem),
+                *progress("Failed", self.broken_reason, problem),
             ]
         return [
-            Observed(self.condition, "True", self.resolved_reason, summary),
+            resolution,
             Observed("Ready", "True", self.condition, summary),
+            *progress("Current", self.condition, summary),
         ]
 
 
@@ -107,8 +171,14 @@ def settle(
     return {"observedGeneration": generation, "conditions": conditions}, transitions
 
 
-def status_of(conditions: Sequence[dict[str, Any]] | None, kind: str) -> str | None:
-    return next((c.get("status") for c in conditions or [] if c.get("type") == kind), None)
+def condition_of(conditions: Sequence[Mapping[str, Any]] | None, kind: str) -> Mapping[str, Any]:
+    """The condition of type ``kind``, or an empty mapping."""
+    return next((c for c in conditions or [] if c.get("type") == kind), {})
+
+
+def status_of(conditions: Sequence[Mapping[str, Any]] | None, kind: str) -> str | None:
+    status = condition_of(conditions, kind).get("status")
+    return str(status) if status is not None else None
 
 
 def without_times(conditions: Sequence[dict[str, Any]] | None) -> list[dict[str, Any]]:

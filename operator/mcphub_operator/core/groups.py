@@ -6,6 +6,14 @@ reported, not fatal: GitOps tools apply objects in any order, and the group
 becomes Ready on its own once the server appears.  The resolution is a pure
 function of the group and a snapshot of the namespace's servers, which the
 handlers keep in a kopf index, so following a label change costs no API call.
+
+A group is Ready when it has members, all of them exist and all of them are
+Ready: a client of its endpoint can then use every tool it lists.  Otherwise
+``Ready=False`` says why -- no member at all, a missing one, or which members
+are not Ready and why each is not -- and kstatus' conditions follow the
+members: the group is Reconciling while a member not Ready is still on its
+way up, and Stalled when waiting will not help (a member missing, none
+selected, or a member Stalled or idle without being Ready).
 """
 
 from __future__ import annotations
@@ -17,7 +25,14 @@ from typing import Any
 
 from mcphub_api import MCPGroup
 from mcphub_api.toolpolicy import passes
-from mcphub_operator.core.conditions import Resolution, Transition, settle
+from mcphub_operator.core.conditions import (
+    Observed,
+    Progress,
+    Resolution,
+    Transition,
+    progress,
+    settle,
+)
 
 MEMBERSHIP = Resolution("MembersResolved", "AllMembersFound", "MemberNotFound")
 
@@ -29,10 +44,47 @@ class ServerSnapshot:
     name: str
     labels: Mapping[str, str]
     tools: tuple[str, ...]
+    ready: bool
+    # Why it is (not) Ready -- its Ready reason -- and whether it is getting there.
+    why: str
+    progress: Progress
 
 
 def endpoint(group: MCPGroup) -> str:
+    """Where the hub serves the group: unambiguous whichever namespaces a hub serves."""
     return f"/mcp/{group.metadata.namespace}/{group.metadata.name}"
+
+
+def _quoted(names: Sequence[str]) -> str:
+    return ", ".join(repr(name) for name in names)
+
+
+def _readiness(members: Sequence[ServerSnapshot], namespace: str) -> list[Observed]:
+    """MembersReady, Ready, Reconciling and Stalled for resolved ``members``."""
+    if not members:
+        message = f"no MCPServer in {namespace} is a member: spec.selector matches none"
+        return [
+            Observed("MembersReady", "False", "NoMembers", message),
+            Observed("Ready", "False", "NoMembers", message),
+            *progress("Failed", "NoMembers", message),
+        ]
+    waiting = [member for member in members if not member.ready]
+    if not waiting:
+        message = f"all {len(members)} members are Ready"
+        return [
+            Observed("MembersReady", "True", "AllMembersReady", message),
+            Observed("Ready", "True", "AllMembersReady", message),
+            *progress("Current", "AllMembersReady", message),
+        ]
+    reason = "NoMemberReady" if len(waiting) == len(members) else "MembersNotReady"
+    listed = ", ".join(f"{member.name!r} ({member.why})" for member in waiting)
+    message = f"{len(members) - len(waiting)} of {len(members)} members Ready; not Ready: {listed}"
+    state: Progress = "InProgress" if any(m.progress == "InProgress" for m in waiting) else "Failed"
+    return [
+        Observed("MembersReady", "False", reason, message),
+        Observed("Ready", "False", reason, message),
+        *progress(state, reason, message),
+    ]
 
 
 def resolve(
@@ -50,12 +102,21 @@ def resolve(
     tool_count = sum(
         1 for name in members for tool in by_name[name].tools if passes(tool, filters.get(name))
     )
-    problem = None
+    namespace = group.metadata.namespace
+    summary = f"{len(members)} member servers, {tool_count} tools"
     if missing:
-        names = ", ".join(repr(name) for name in missing)
-        namespace = group.metadata.namespace
-        problem = f"MCPServer {names} named in spec.servers does not exist in {namespace}"
-    observed = MEMBERSHIP.observe(problem, f"{len(members)} member servers, {tool_count} tools")
+        problem = (
+            f"MCPServer {_quoted(missing)} named in spec.servers does not exist in {namespace}"
+        )
+        observed = [
+            *MEMBERSHIP.conclude(problem, summary),
+            Observed("MembersReady", "Unknown", MEMBERSHIP.broken_reason, problem),
+        ]
+    else:
+        observed = [
+            MEMBERSHIP.observe(None, summary),
+            *_readiness([by_name[name] for name in sorted(members)], namespace),
+        ]
     status, transitions = settle(
         previous_status, observed, generation=group.metadata.generation, now=now
     )

@@ -50,7 +50,7 @@ def resolve(
     summary = f"covers {len(covered_servers)} servers and {len(covered_groups)} groups"
     status, transitions = settle(
         previous_status,
-        REFERENCES.observe(problem, summary),
+        REFERENCES.conclude(problem, summary),
         generation=policy.metadata.generation,
         now=now,
     )

@@ -13,6 +13,11 @@ Conditions (all kstatus-friendly):
 * ``Verified``  -- an MCP handshake and ``tools/list`` succeeded just now.
 * ``Degraded``  -- it was available but does not answer, or a reference is broken.
 * ``Ready``     -- Available and Verified: what ``kubectl wait`` and GitOps tools watch.
+* ``Reconciling`` / ``Stalled`` -- kstatus' view (see ``conditions``): Reconciling
+  while pods start; Stalled when a Secret is missing, the Deployment exceeded its
+  progress deadline, or the server does not answer MCP (re-verified on a timer,
+  so it clears by itself) or is scaled to zero (nothing will serve it until the
+  spec changes); neither once Ready.
 """
 
 from __future__ import annotations
@@ -26,14 +31,23 @@ from typing import Any, Protocol
 from mcphub_api import MCPServer
 from mcphub_api.mcpserver import Container, Remote
 from mcphub_operator.core import workloads
-from mcphub_operator.core.conditions import Observed, Transition, settle
+from mcphub_operator.core.conditions import (
+    Observed,
+    Progress,
+    Transition,
+    condition_of,
+    progress,
+    settle,
+)
 from mcphub_operator.core.verification import Inventory, VerificationError
 
 Manifest = dict[str, Any]
+# The Deployment controller's reason when pods did not come up within the deadline.
+STUCK_ROLLOUT = "ProgressDeadlineExceeded"
 
 
 class Cluster(Protocol):
-    """What a reconcile pass may do to the cluster (``mcphub_operator.kube`` implements it)."""
+    """What a reconcile pass may do to the cluster (``mcphub_runtime.kube`` implements it)."""
 
     async def apply(self, manifest: Manifest) -> Manifest: ...
 
@@ -137,6 +151,10 @@ def _deployment_availability(deployment: Manifest | None, container: Container) 
         return Observed(
             "Available", "True", "PodsReady", f"{ready}/{container.replicas} pods ready"
         )
+    progressing = condition_of(status.get("conditions"), "Progressing")
+    if progressing.get("reason") == STUCK_ROLLOUT:
+        message = progressing.get("message") or "the Deployment exceeded its progress deadline"
+        return Observed("Available", "False", STUCK_ROLLOUT, message)
     return Observed(
         "Available", "False", "PodsNotReady", f"0/{container.replicas} pods ready; waiting for them"
     )
@@ -200,6 +218,7 @@ async def reconcile(
             Observed("Verified", "Unknown", "SecretNotFound", broken),
             Observed("Degraded", "True", "SecretNotFound", broken),
             Observed("Ready", "False", "SecretNotFound", broken),
+            *progress("Failed", "SecretNotFound", broken),
         ]
     elif available.status != "True" or url is None:
         observed += [
@@ -208,6 +227,7 @@ async def reconcile(
             ),
             Observed("Degraded", "False", "NotAvailable", available.message),
             Observed("Ready", "False", available.reason, available.message),
+            *progress(_unavailable_progress(available), available.reason, available.message),
         ]
     else:
         observed += await _verify(
@@ -217,6 +237,11 @@ async def reconcile(
         previous_status, observed, generation=server.metadata.generation, now=now()
     )
     return Outcome(status={**status, **common}, transitions=transitions)
+
+
+def _unavailable_progress(available: Observed) -> Progress:
+    # Pods on their way up get there by themselves; nothing else does.
+    return "InProgress" if available.reason == "PodsNotReady" else "Failed"
 
 
 async def _verify(
@@ -245,6 +270,7 @@ async def _verify(
             Observed("Verified", "False", exc.reason, str(exc)),
             Observed("Degraded", "True", exc.reason, str(exc)),
             Observed("Ready", "False", exc.reason, str(exc)),
+            *progress("Failed", exc.reason, str(exc)),
         ]
     status["serverInfo"] = inventory.server_info.to_wire()
     status["tools"] = [tool.to_wire() for tool in inventory.tools]
@@ -254,4 +280,5 @@ async def _verify(
         verified,
         Observed("Degraded", "False", "HandshakeSucceeded", "the server answers over MCP"),
         Observed("Ready", "True", "Verified", verified.message),
+        *progress("Current", "Verified", verified.message),
     ]

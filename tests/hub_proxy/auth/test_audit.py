@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 from hub_proxy.auth.audit import BATCH_SECONDS, DENIED_NAMES_LOGGED, Audit
 from hub_proxy.auth.policy import Decision, Item
 from hub_proxy.auth.principal import AUTHENTICATED, Principal
-from hub_proxy.bridge.logs import JsonLineFormatter
+from mcphub_runtime.logs import JsonLineFormatter
 
 ALICE = Principal("User", "alice", groups=frozenset({AUTHENTICATED, "dev"}), issuer="https://idp")
 ECHO = Item("tool", "everything", ("echo", "say"))

@@ -64,7 +64,10 @@ apiVersion: mcphub.dev/v1alpha1
 kind: AccessPolicy
 metadata: {name: developers}
 spec:
-  subjects: [{kind: APIKey, name: dev}, {kind: Group, name: dev}]
+  subjects:
+    - {kind: APIKey, name: dev}
+    - {kind: Group, name: "hs:dev"}
+    - {kind: Group, name: "oidc:dev"}
   rules:
     - servers: [time, everything, evil, shapes, "added-*"]
       groups: [basics]
@@ -167,6 +170,15 @@ def running_dashboard_hub(tmp: Path, provider: Provider) -> Iterator[DashboardHu
             f"{HS_ISSUER}={secret}",
             "--oidc-issuer",
             provider.url,
+            # Two issuers: each names its own users and groups.
+            "--username-prefix",
+            f"{HS_ISSUER}=hs:",
+            "--groups-prefix",
+            f"{HS_ISSUER}=hs:",
+            "--username-prefix",
+            f"{provider.url}=oidc:",
+            "--groups-prefix",
+            f"{provider.url}=oidc:",
             "--ui-oidc-client-id",
             CLIENT_ID,
             "--ui-admin",

@@ -80,10 +80,19 @@ SHAPES_TOOLS = [
 ]
 
 
+def name_payload(tag: str) -> str:
+    """:func:`payload` for a name: markup without whitespace, which no hub would publish."""
+    return (
+        f"{tag}<script>window.pwned='{tag}-script'</script>"
+        f"<svg/onload=window.pwned='{tag}-svg'>"
+        f"<img/src=x/onerror=fetch('{CANARY}/{tag}')>"
+    )
+
+
 def evil_tools() -> list[dict[str, Any]]:
     return [
         {
-            "name": f"evil{payload('name')}",
+            "name": f"evil{name_payload('name')}",
             "title": payload("title"),
             "description": payload("description"),
             "inputSchema": {
@@ -109,6 +118,8 @@ def evil_tools() -> list[dict[str, Any]]:
             "description": "An innocent-looking tool.",
             "inputSchema": {"type": "object"},
         },
+        # Whitespace: no client could call it, so the hub publishes it nowhere.
+        {"name": payload("uncallable"), "inputSchema": {"type": "object"}},
     ]
 
 
@@ -170,7 +181,9 @@ def answer(character: str, request: dict[str, Any]) -> dict[str, Any] | None:  #
         case "tools/list":
             return {"tools": evil_tools() if evil else SHAPES_TOOLS}
         case "prompts/list":
-            return {"prompts": [{"name": payload("prompt"), "description": payload("prompt-d")}]}
+            return {
+                "prompts": [{"name": name_payload("prompt"), "description": payload("prompt-d")}]
+            }
         case "resources/list":
             uri = f"memo://{payload('resource')}"
             return {"resources": [{"uri": uri, "name": "r", "description": payload("resource-d")}]}

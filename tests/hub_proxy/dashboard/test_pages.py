@@ -307,7 +307,7 @@ def test_a_bearer_token_signs_in_as_its_user(
         claims(HS_ISSUER, AUDIENCE, sub="alice", groups=["dev"], exp=int(time.time()) + 600)
     )
     sign_in(browser, dashboard_hub, token)
-    assert "User alice" in browser.find_element(By.CSS_SELECTOR, ".principal").text
+    assert "User hs:alice" in browser.find_element(By.CSS_SELECTOR, ".principal").text
     assert "evil" in wait_for(browser, server_rows, "the servers")
 
 
@@ -317,7 +317,7 @@ def test_openid_connect_signs_in_with_pkce(browser: WebDriver, dashboard_hub: Da
     browser.get(dashboard_hub.url("/ui/login?next=/ui/activity"))
     browser.find_element(By.ID, "oidc-sign-in").click()
     wait_for(browser, lambda d: d.current_url.endswith("/ui/activity"), "the way back")
-    assert f"User {USER}" in browser.find_element(By.CSS_SELECTOR, ".principal").text
+    assert f"User oidc:{USER}" in browser.find_element(By.CSS_SELECTOR, ".principal").text
     assert dashboard_hub.provider.tokens_given == given + 1
     assert dashboard_hub.provider.refusals == []
 

@@ -1,0 +1,379 @@
+"""The PostgreSQL store: one index, with pgvector, shared by every hub replica.
+
+The hub owns the schema ``mcphub_search`` and migrates it itself: migrations
+are numbered, recorded in ``mcphub_search.migrations``, and applied in one
+transaction under an advisory lock, so replicas starting together migrate
+once and the others wait.  The first migration records the embedding model and
+its dimensions in ``mcphub_search.index`` and sizes the vector column; a hub
+started later with another model is refused (:class:`IndexMismatchError`)
+with what to do, instead of mixing vectors that cannot be compared.
+
+Tables:
+
+* ``vectors`` -- one embedding per content hash: a restart, another replica,
+  or a tool whose text comes back never embeds that text again;
+* ``tools`` -- one row per ``(server, tool)``: its content hash, length in
+  terms, and when a replica last saw it (``observed_at``, the database's
+  clock).  Upserts keep the newest observation, so there is never a second row
+  for a tool and the latest text wins;
+* ``terms`` -- the tool's terms and their frequencies, for BM25.
+
+Writers are serialized by a transaction-level advisory lock (syncs are rare
+and short), so two replicas never deadlock over the same rows.  A replica
+removes the tools it saw leave; rows that no replica has kept alive for
+``forget_after`` seconds (every sync touches the rows it holds) are deleted,
+so the tools of a server that went away while no replica watched do not
+linger.  Rows of tools a replica does not serve never reach its callers
+anyway: searches are filtered to the caller's tools.
+
+Ranking is one SQL statement, the formula of :mod:`hub_proxy.search.ranking`
+and :mod:`hub_proxy.search.lexical` (BM25 statistics over the whole table, the
+maximum for normalization over the allowed rows), exact over every allowed row
+-- no approximate index, so it ranks exactly as the in-memory store does; 10,000
+tools take a few milliseconds (``tests/benchmarks/search_scale.py``).  Ties
+sort by server and tool in the C collation, Python's order.
+
+Any database failure is a :class:`~hub_proxy.search.errors.StoreError` naming
+the database: searches fail with it, and calls that do not search never touch
+the database.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from typing import Final
+from urllib.parse import urlsplit
+
+import asyncpg
+import numpy as np
+from pgvector.asyncpg import register_vector
+
+from hub_proxy.search import lexical
+from hub_proxy.search.embedding import Vectors
+from hub_proxy.search.errors import IndexMismatchError, StoreError
+from hub_proxy.search.ranking import DENSE_WEIGHT, Hit, Query, Ranking
+from hub_proxy.search.store import Entry
+from hub_proxy.search.texts import ToolKey
+
+# pg_advisory_xact_lock keys: one for migrations, one for writers.
+_MIGRATION_LOCK: Final = 0x6D637068_0001
+_WRITE_LOCK: Final = 0x6D637068_0002
+# A search waits this long for the database; a sync (thousands of rows) longer.
+_TIMEOUT: Final = 10.0
+_WRITE_TIMEOUT: Final = 300.0
+
+
+def _migrations(dimensions: int) -> tuple[str, ...]:
+    """The schema, one step per entry; never edit a step, append one."""
+    # The one value put into SQL text: an int (a type modifier cannot be a parameter).
+    return (
+        f"""
+        CREATE EXTENSION IF NOT EXISTS vector;
+        CREATE TABLE mcphub_search.index (
+            singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+            model text NOT NULL,
+            dimensions integer NOT NULL,
+            created_at timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE TABLE mcphub_search.vectors (
+            content_hash text PRIMARY KEY,
+            embedding vector({int(dimensions)}) NOT NULL
+        );
+        CREATE TABLE mcphub_search.tools (
+            server text NOT NULL,
+            tool text NOT NULL,
+            content_hash text NOT NULL,
+            length integer NOT NULL,
+            observed_at timestamptz NOT NULL,
+            PRIMARY KEY (server, tool)
+        );
+        CREATE TABLE mcphub_search.terms (
+            server text NOT NULL,
+            tool text NOT NULL,
+            term text NOT NULL,
+            frequency integer NOT NULL,
+            PRIMARY KEY (server, tool, term),
+            FOREIGN KEY (server, tool) REFERENCES mcphub_search.tools ON DELETE CASCADE
+        );
+        CREATE INDEX terms_by_term ON mcphub_search.terms (term);
+        """,
+    )
+
+
+_RANK: Final = """
+WITH stats AS (
+    SELECT count(*)::float8 AS n, coalesce(avg(length), 1)::float8 AS avgdl
+    FROM mcphub_search.tools
+),
+df AS (
+    SELECT term, count(*)::float8 AS df FROM mcphub_search.terms
+    WHERE term = ANY($2::text[]) GROUP BY term
+),
+lexical AS (
+    SELECT t.server, t.tool,
+           sum(ln(1 + (stats.n - df.df + 0.5) / (df.df + 0.5))
+               * t.frequency * ($7::float8 + 1)
+               / (t.frequency + $7::float8
+                  * (1 - $8::float8 + $8::float8 * r.length / stats.avgdl))) AS score
+    FROM mcphub_search.terms t
+    JOIN df USING (term)
+    JOIN mcphub_search.tools r USING (server, tool)
+    CROSS JOIN stats
+    GROUP BY t.server, t.tool
+),
+scored AS (
+    SELECT r.server, r.tool, -(v.embedding <#> $1)::float8 AS dense,
+           coalesce(l.score, 0)::float8 AS lexical
+    FROM mcphub_search.tools r
+    JOIN mcphub_search.vectors v USING (content_hash)
+    LEFT JOIN lexical l USING (server, tool)
+    WHERE $3::text[] IS NULL
+       OR (r.server, r.tool) IN (SELECT * FROM unnest($3::text[], $4::text[]))
+),
+fused AS (
+    SELECT server, tool, dense,
+           CASE WHEN max(lexical) OVER () > 0 THEN lexical / max(lexical) OVER ()
+                ELSE lexical END AS lexical
+    FROM scored
+),
+ranked AS (
+    SELECT server, tool, dense, lexical,
+           $9::float8 * dense + (1 - $9::float8) * lexical AS score
+    FROM fused
+)
+SELECT (SELECT count(*) FROM scored) AS searched, top.*
+FROM (SELECT 1) one
+LEFT JOIN LATERAL (
+    SELECT * FROM ranked WHERE score >= $5::float8
+    ORDER BY score DESC, server COLLATE "C", tool COLLATE "C"
+    LIMIT $6
+) top ON true
+"""
+
+
+class PostgresStore:
+    """:class:`~hub_proxy.search.store.Store` in PostgreSQL with pgvector, at ``dsn``."""
+
+    def __init__(self, dsn: str, *, forget_after: float = 600.0) -> None:
+        self._dsn = dsn
+        self._forget_after = forget_after
+        self._pool: asyncpg.Pool | None = None
+        parts = urlsplit(dsn)
+        # Named in errors without its password.
+        self._where = f"{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path}"
+
+    async def open(self, model: str, dimensions: int) -> None:
+        async with self._failures():
+            connection = await asyncpg.connect(self._dsn, timeout=_TIMEOUT)
+            try:
+                await self._migrate(connection, model, dimensions)
+            finally:
+                await connection.close()
+            self._pool = await asyncpg.create_pool(
+                self._dsn,
+                min_size=1,
+                max_size=4,
+                timeout=_TIMEOUT,
+                command_timeout=_WRITE_TIMEOUT,
+                init=register_vector,
+            )
+
+    async def _migrate(self, connection: asyncpg.Connection, model: str, dimensions: int) -> None:
+        async with connection.transaction():
+            await connection.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+            await connection.execute(
+                "CREATE SCHEMA IF NOT EXISTS mcphub_search;"
+                "CREATE TABLE IF NOT EXISTS mcphub_search.migrations ("
+                " version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            done = await connection.fetchval(
+                "SELECT coalesce(max(version), 0) FROM mcphub_search.migrations"
+            )
+            steps = _migrations(dimensions)
+            for version, step in enumerate(steps[done:], done + 1):
+                try:
+                    await connection.execute(step)
+                except asyncpg.exceptions.FeatureNotSupportedError as error:
+                    raise StoreError(
+                        f"the search database {self._where} has no pgvector extension "
+                        f"({error}); install pgvector there (the sample in "
+                        "manifests/postgres has it)"
+                    ) from error
+                await connection.execute(
+                    "INSERT INTO mcphub_search.migrations (version) VALUES ($1)", version
+                )
+                if version == 1:
+                    await connection.execute(
+                        "INSERT INTO mcphub_search.index (model, dimensions) VALUES ($1, $2)",
+                        model,
+                        dimensions,
+                    )
+            stored = await connection.fetchrow("SELECT model, dimensions FROM mcphub_search.index")
+        if stored is not None and (stored["model"], stored["dimensions"]) != (model, dimensions):
+            raise IndexMismatchError(
+                f"the search index in {self._where} was built with the model "
+                f"{stored['model']} ({stored['dimensions']} dimensions), and this hub embeds "
+                f"with {model} ({dimensions}); vectors of two models cannot be compared. "
+                "Start the hub with the index's embedding model, point --database-url at "
+                "another database, or drop the index (DROP SCHEMA mcphub_search CASCADE) to "
+                "rebuild it with this model"
+            )
+
+    @contextlib.asynccontextmanager
+    async def _failures(self) -> AsyncIterator[None]:
+        try:
+            yield
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as error:
+            raise StoreError(
+                f"the search database {self._where} is unavailable: {type(error).__name__}: {error}"
+            ) from error
+
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
+        if self._pool is None:
+            raise StoreError(
+                f"the search database {self._where} has not been reached yet; the hub keeps trying"
+            )
+        async with self._failures(), self._pool.acquire() as connection:
+            yield connection
+
+    async def hashes(self) -> dict[ToolKey, str]:
+        async with self._connection() as connection:
+            rows = await connection.fetch(
+                "SELECT server, tool, content_hash FROM mcphub_search.tools"
+            )
+        return {ToolKey(r["server"], r["tool"]): r["content_hash"] for r in rows}
+
+    async def missing(self, hashes: Collection[str]) -> set[str]:
+        wanted = list(hashes)
+        async with self._connection() as connection:
+            rows = await connection.fetch(
+                "SELECT content_hash FROM mcphub_search.vectors"
+                " WHERE content_hash = ANY($1::text[])",
+                wanted,
+            )
+        return set(wanted) - {r["content_hash"] for r in rows}
+
+    async def update(
+        self,
+        changed: Sequence[Entry],
+        vectors: Mapping[str, Vectors],
+        removed: Collection[ToolKey],
+        current: Collection[ToolKey],
+    ) -> None:
+        ordered = sorted(changed, key=lambda e: e.key)
+        async with self._connection() as connection, connection.transaction():
+            await connection.execute("SELECT pg_advisory_xact_lock($1)", _WRITE_LOCK)
+            await connection.executemany(
+                "INSERT INTO mcphub_search.vectors (content_hash, embedding) VALUES ($1, $2)"
+                " ON CONFLICT (content_hash) DO NOTHING",
+                [(h, np.asarray(v, dtype=np.float32)) for h, v in sorted(vectors.items())],
+            )
+            written = await connection.fetch(
+                """
+                INSERT INTO mcphub_search.tools AS t
+                    (server, tool, content_hash, length, observed_at)
+                SELECT server, tool, content_hash, length, now()
+                FROM unnest($1::text[], $2::text[], $3::text[], $4::int[])
+                     AS u(server, tool, content_hash, length)
+                ON CONFLICT (server, tool) DO UPDATE
+                SET content_hash = EXCLUDED.content_hash, length = EXCLUDED.length,
+                    observed_at = EXCLUDED.observed_at
+                WHERE t.observed_at <= EXCLUDED.observed_at
+                RETURNING server, tool
+                """,
+                [e.key.server for e in ordered],
+                [e.key.tool for e in ordered],
+                [e.content_hash for e in ordered],
+                [sum(e.terms.values()) for e in ordered],
+            )
+            kept = {ToolKey(r["server"], r["tool"]) for r in written}
+            fresh = [e for e in ordered if e.key in kept]
+            await connection.execute(
+                "DELETE FROM mcphub_search.terms WHERE (server, tool) IN "
+                "(SELECT * FROM unnest($1::text[], $2::text[]))",
+                *_columns([e.key for e in fresh]),
+            )
+            terms = [(e.key.server, e.key.tool, t, f) for e in fresh for t, f in e.terms.items()]
+            await connection.copy_records_to_table(
+                "terms",
+                schema_name="mcphub_search",
+                records=terms,
+                columns=("server", "tool", "term", "frequency"),
+            )
+            await self._forget(connection, removed, current)
+
+    async def _forget(
+        self,
+        connection: asyncpg.Connection,
+        removed: Collection[ToolKey],
+        current: Collection[ToolKey],
+    ) -> None:
+        await connection.execute(
+            "UPDATE mcphub_search.tools SET observed_at = now() WHERE (server, tool) IN "
+            "(SELECT * FROM unnest($1::text[], $2::text[]))",
+            *_columns(current),
+        )
+        await connection.execute(
+            "DELETE FROM mcphub_search.tools WHERE (server, tool) IN "
+            "(SELECT * FROM unnest($1::text[], $2::text[])) AND observed_at < now()",
+            *_columns(removed),
+        )
+        await connection.execute(
+            "DELETE FROM mcphub_search.tools WHERE observed_at < now() - make_interval(secs => $1)",
+            self._forget_after,
+        )
+        await connection.execute(
+            "DELETE FROM mcphub_search.vectors v WHERE NOT EXISTS "
+            "(SELECT 1 FROM mcphub_search.tools t WHERE t.content_hash = v.content_hash)"
+        )
+
+    async def rank(self, query: Query) -> Ranking:
+        servers, tools = _columns(query.allowed) if query.allowed is not None else (None, None)
+        async with self._connection() as connection:
+            rows = await connection.fetch(
+                _RANK,
+                np.asarray(query.vector, dtype=np.float32),
+                list(query.terms),
+                servers,
+                tools,
+                query.min_score,
+                query.limit,
+                lexical.K1,
+                lexical.B,
+                DENSE_WEIGHT,
+                timeout=_TIMEOUT,
+            )
+        searched = int(rows[0]["searched"]) if rows else 0
+        hits = tuple(
+            Hit(ToolKey(r["server"], r["tool"]), r["score"], r["dense"], r["lexical"])
+            for r in rows
+            if r["server"] is not None
+        )
+        return Ranking(hits, searched)
+
+    async def size(self) -> tuple[int, int]:
+        async with self._connection() as connection:
+            row = await connection.fetchrow(
+                "SELECT (SELECT count(*) FROM mcphub_search.tools) AS tools,"
+                " pg_total_relation_size('mcphub_search.vectors')"
+                " + pg_total_relation_size('mcphub_search.tools')"
+                " + pg_total_relation_size('mcphub_search.terms') AS bytes"
+            )
+        assert row is not None  # noqa: S101 - a SELECT without FROM always has its row
+        return int(row["tools"]), int(row["bytes"])
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
+
+
+def _columns(keys: Collection[ToolKey]) -> tuple[list[str], list[str]]:
+    """Keys as the two arrays ``unnest($1::text[], $2::text[])`` pairs up, in key order.
+
+    Sorted, so that concurrent writers lock rows in one order.
+    """
+    ordered = sorted(keys)
+    return [k.server for k in ordered], [k.tool for k in ordered]

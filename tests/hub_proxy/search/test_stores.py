@@ -1,0 +1,107 @@
+"""Both stores rank the same way, filter before the limit, and keep what they are given."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from hub_proxy.search.embedding.local import LocalEmbedder
+from hub_proxy.search.index import SearchIndex
+from hub_proxy.search.memory import MemoryStore
+from hub_proxy.search.postgres import PostgresStore
+from hub_proxy.search.store import Store
+from hub_proxy.search.texts import ToolKey
+from tests.hub_proxy.search.conftest import TOOLS
+from tests.testbed.postgres import Postgres
+
+QUERIES = (
+    "open a ticket in GitLab",
+    "will it rain in Paris tomorrow",
+    "check off my todo items",
+    "tell the team on Slack that the build is green",
+    "what time is it in Tokyo",
+)
+
+
+async def drop_index(dsn: str) -> None:
+    connection = await asyncpg.connect(dsn)
+    try:
+        await connection.execute("DROP SCHEMA IF EXISTS mcphub_search CASCADE")
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(params=["memory", "postgres"])
+async def index(
+    request: pytest.FixtureRequest, embedder: LocalEmbedder
+) -> AsyncIterator[SearchIndex]:
+    store: Store
+    if request.param == "postgres":
+        database: Postgres = request.getfixturevalue("postgres")
+        await drop_index(database.dsn)
+        store = PostgresStore(database.dsn)
+    else:
+        store = MemoryStore()
+    made = SearchIndex(store, embedder)
+    await made.open()
+    await made.sync(TOOLS)
+    yield made
+    await store.close()
+
+
+async def test_the_stores_rank_alike(embedder: LocalEmbedder, postgres: Postgres) -> None:
+    await drop_index(postgres.dsn)
+    memory, database = MemoryStore(), PostgresStore(postgres.dsn)
+    for store in (memory, database):
+        made = SearchIndex(store, embedder)
+        await made.open()
+        await made.sync(TOOLS)
+    try:
+        for query in QUERIES:
+            ranked = [
+                await SearchIndex(store, embedder).search(query, 5) for store in (memory, database)
+            ]
+            assert [h.key for h in ranked[0].hits] == [h.key for h in ranked[1].hits], query
+            for a, b in zip(ranked[0].hits, ranked[1].hits, strict=True):
+                assert a.score == pytest.approx(b.score, abs=1e-5)
+    finally:
+        await database.close()
+
+
+async def test_obvious_queries_find_their_tool(index: SearchIndex) -> None:
+    expected = {
+        QUERIES[0]: ToolKey("gitlab", "create_issue"),
+        QUERIES[1]: ToolKey("weather", "get_forecast"),
+        QUERIES[2]: ToolKey("todoist", "complete-tasks"),
+        QUERIES[3]: ToolKey("slack", "post_message"),
+        QUERIES[4]: ToolKey("time", "get_current_time"),
+    }
+    for query, key in expected.items():
+        ranking = await index.search(query, 3)
+        assert ranking.hits[0].key == key, (query, ranking.hits)
+        assert ranking.searched == len(TOOLS)
+
+
+async def test_allowed_tools_are_filtered_before_the_limit(index: SearchIndex) -> None:
+    allowed = {d.key for d in TOOLS if d.key.server != "gitlab"}
+    ranking = await index.search("open a ticket in GitLab", 5, allowed=allowed)
+    assert len(ranking.hits) == 5
+    assert all(hit.key in allowed for hit in ranking.hits)
+    assert ranking.searched == len(allowed)
+    assert ranking.hits[0].key == ToolKey("github", "create_issue")
+
+
+async def test_nothing_allowed_finds_nothing(index: SearchIndex) -> None:
+    ranking = await index.search("anything", 5, allowed=())
+    assert ranking.hits == ()
+    assert ranking.searched == 0
+
+
+async def test_min_score_cuts_the_tail(index: SearchIndex) -> None:
+    every = await index.search("weather forecast", 12)
+    cut = every.hits[2].score
+    kept = await index.search("weather forecast", 12, min_score=cut)
+    assert [h.key for h in kept.hits] == [h.key for h in every.hits[:3]]
+    assert all(hit.score >= cut for hit in kept.hits)
