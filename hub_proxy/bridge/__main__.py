@@ -28,13 +28,12 @@ from pathlib import Path
 from aiohttp import web
 
 from hub_proxy.bridge.app import create_app
-from hub_proxy.telemetry import tracing
 from hub_proxy.transport import DEFAULT_MAX_BODY_BYTES, EndpointOptions
 from hub_proxy.upstream.base import Channel, ChannelError
 from hub_proxy.upstream.multiplexer import Multiplexer
 from hub_proxy.upstream.stdio import FifoChannel, SpawnChannel
 from hub_proxy.upstream.supervisor import Timeouts
-from mcphub_runtime import cli, logs
+from mcphub_runtime import cli, logs, tracing
 
 # Seconds aiohttp waits for handlers after the sessions were closed; they end at once.
 _HTTP_SHUTDOWN_SECONDS = 5.0

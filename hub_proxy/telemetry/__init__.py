@@ -1,8 +1,5 @@
 """What the programs tell about themselves: Prometheus metrics and OpenTelemetry traces.
 
-* :mod:`~hub_proxy.telemetry.tracing` turns tracing on or off from the
-  standard ``OTEL_*`` environment variables, with OTLP export; it imports
-  nothing of the hub's, so the operator uses it too;
 * :mod:`~hub_proxy.telemetry.mcp` makes MCP requests spans as OpenTelemetry's
   semantic conventions for MCP describe them, and carries trace context in
   HTTP headers and in ``params._meta``;
@@ -11,6 +8,8 @@
 * :mod:`~hub_proxy.telemetry.instrumented` is where both happen: around a
   session's requests, and around the hub's calls to its servers.
 
-Imports go one way: the hub and the bridge import this package; it imports
-only the transport's vocabulary (:mod:`hub_proxy.transport`).
+Whether tracing is on, and the tracer, are :mod:`mcphub_runtime.tracing`'s,
+which the operator shares.  Imports go one way: the hub and the bridge import
+this package; it imports only the transport's vocabulary
+(:mod:`hub_proxy.transport`) and the runtime.
 """

@@ -15,8 +15,9 @@ nowhere else:
   ``_meta`` (and, over HTTP, in its headers: see
   :func:`hub_proxy.telemetry.mcp.trace_headers`).
 
-Whether tracing is on is read once per request (:func:`~hub_proxy.telemetry.
-tracing.tracer`); when it is off nothing of OpenTelemetry runs at all.
+Whether tracing is on is read once per request
+(:func:`~mcphub_runtime.tracing.tracer`); when it is off nothing of
+OpenTelemetry runs at all.
 """
 
 from __future__ import annotations
@@ -40,8 +41,8 @@ from hub_proxy.telemetry.mcp import (
     session_attribute,
     with_context,
 )
-from hub_proxy.telemetry.tracing import tracer
 from hub_proxy.transport import Peer, Session, SessionFactory, jsonrpc
+from mcphub_runtime.tracing import tracer
 
 Send = Callable[[jsonrpc.Request], Awaitable[jsonrpc.Response]]
 

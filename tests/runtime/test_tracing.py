@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from hub_proxy.telemetry import tracing
+from mcphub_runtime import tracing
 
 OTEL_VARIABLES = (
     "OTEL_SDK_DISABLED",

@@ -30,7 +30,9 @@ specification makes the default; ``OTEL_EXPORTER_OTLP_PROTOCOL=grpc`` is
 refused at start with what to set instead, rather than ignored -- a collector
 listening on 4317 only would otherwise never hear from the program.
 
-This module imports nothing of the hub's, so the operator uses it as it is.
+What a span says is each program's: the hub's and the bridge's MCP spans are
+:mod:`hub_proxy.telemetry`'s, the operator's reconcile and verification spans
+its own.
 """
 
 from __future__ import annotations
