@@ -37,12 +37,14 @@ its own.
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Final
 
-from opentelemetry import trace
+from opentelemetry import context, trace
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -52,11 +54,17 @@ from opentelemetry.sdk.trace.export import (
     SimpleSpanProcessor,
     SpanExporter,
 )
+from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
+from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.util.types import Attributes
 
 INSTRUMENTATION_NAME: Final = "mcphub"
 _EXPORTERS: Final = ("otlp", "console", "none")
 _PROTOCOLS: Final = ("http/protobuf",)
 _ENDPOINTS: Final = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+CANCELLED: Final = "cancelled"
+# A status description is for people: the start of a message is enough.
+_MAX_DESCRIPTION_CHARS: Final = 1024
 
 _tracer: trace.Tracer | None = None
 
@@ -86,6 +94,42 @@ class Tracing:
 def tracer() -> trace.Tracer | None:
     """The program's tracer, or None while tracing is off: a span site's one check."""
     return _tracer
+
+
+@contextmanager
+def span(
+    name: str,
+    kind: SpanKind = SpanKind.INTERNAL,
+    attributes: Attributes = None,
+    parent: context.Context | None = None,
+) -> Iterator[trace.Span]:
+    """A span, current while the block runs, that says how the block ended.
+
+    An exception leaving the block sets ``error.type`` (its class; ``cancelled``
+    for a cancellation) and an ERROR status with its message, and goes on.
+    While tracing is off the block gets a span that records nothing.
+    """
+    if _tracer is None:
+        yield trace.INVALID_SPAN
+        return
+    with _tracer.start_as_current_span(
+        name,
+        context=parent,
+        kind=kind,
+        attributes=attributes,
+        record_exception=False,
+        set_status_on_exception=False,
+    ) as current:
+        try:
+            yield current
+        except asyncio.CancelledError:
+            current.set_attribute(ERROR_TYPE, CANCELLED)
+            current.set_status(StatusCode.ERROR, CANCELLED)
+            raise
+        except Exception as exc:
+            current.set_attribute(ERROR_TYPE, type(exc).__qualname__)
+            current.set_status(StatusCode.ERROR, str(exc)[:_MAX_DESCRIPTION_CHARS])
+            raise
 
 
 def configure(service_name: str) -> Tracing:

@@ -83,15 +83,14 @@ class InstrumentedSession:
         return await _measured(self._handle(request), record)
 
     async def _handle(self, request: jsonrpc.Request) -> jsonrpc.Response:
-        tracer_ = tracer()
-        if tracer_ is None:
+        if tracer() is None:
             return await self._inner.handle_request(request)
         ambient = trace.get_current_span().get_span_context().is_valid
         parent = None if ambient else meta_context(request.params)
         attributes = request_attributes(request, session_attribute(self._session_id))
         if self._about is not None:
             attributes.update(self._about())
-        with request_span(tracer_, request, SpanKind.SERVER, attributes, parent) as span:
+        with request_span(request, SpanKind.SERVER, attributes, parent) as span:
             answer = await self._inner.handle_request(with_context(request))
             record_answer(span, answer)
             return answer
@@ -162,14 +161,13 @@ async def _measured(
 
 
 async def _send(server: str, request: jsonrpc.Request, send: Send) -> jsonrpc.Response:
-    tracer_ = tracer()
-    if tracer_ is None:
+    if tracer() is None:
         return await send(request)
     # The SERVER span of the client's request learns which server answered it.
     trace.get_current_span().set_attribute(MCPHUB_SERVER, server)
     attributes = request_attributes(request)
     attributes[MCPHUB_SERVER] = server
-    with request_span(tracer_, request, SpanKind.CLIENT, attributes) as span:
+    with request_span(request, SpanKind.CLIENT, attributes) as span:
         answer = await send(with_context(request))
         record_answer(span, answer)
         return answer

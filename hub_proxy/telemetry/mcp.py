@@ -36,10 +36,9 @@ bounded length, reach the propagator, which validates their format.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import Any, Final
 
@@ -64,6 +63,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from opentelemetry.util.types import AttributeValue
 
 from hub_proxy.transport import jsonrpc
+from mcphub_runtime import tracing
 
 # Keys of the W3C trace context and baggage, in headers and in ``_meta`` alike.
 PROPAGATION_KEYS: Final = ("traceparent", "tracestate", "baggage")
@@ -74,7 +74,6 @@ _MAX_TARGET_CHARS: Final = 128
 MCPHUB_SERVER: Final = "mcphub.server"
 EXECUTE_TOOL: Final = "execute_tool"
 TOOL_ERROR: Final = "tool_error"
-CANCELLED: Final = "cancelled"
 
 Attributes = dict[str, AttributeValue]
 
@@ -194,37 +193,15 @@ def record_answer(span: trace.Span, answer: jsonrpc.Response) -> None:
         span.set_status(StatusCode.ERROR, TOOL_ERROR)
 
 
-@contextmanager
 def request_span(
-    tracer_: trace.Tracer,
     request: jsonrpc.Request,
     kind: SpanKind,
     attributes: Attributes,
     parent: context.Context | None = None,
-) -> Iterator[trace.Span]:
-    """A span over one request, current while it runs, closed with how the request ended.
-
-    Whoever uses it records the answer (:func:`record_answer`); a cancellation
-    or an exception is recorded here, as ``error.type``, and passed on.
-    """
-    with tracer_.start_as_current_span(
-        span_name(request),
-        context=parent,
-        kind=kind,
-        attributes=attributes,
-        record_exception=False,
-        set_status_on_exception=False,
-    ) as span:
-        try:
-            yield span
-        except asyncio.CancelledError:
-            span.set_attribute(ERROR_TYPE, CANCELLED)
-            span.set_status(StatusCode.ERROR, CANCELLED)
-            raise
-        except Exception as exc:
-            span.set_attribute(ERROR_TYPE, type(exc).__qualname__)
-            span.set_status(StatusCode.ERROR, str(exc)[:_MAX_VALUE_CHARS])
-            raise
+) -> AbstractContextManager[trace.Span]:
+    """A span over one request, named for it; whoever uses it records the answer
+    (:func:`record_answer`), a cancellation or an exception records itself."""
+    return tracing.span(span_name(request), kind, attributes, parent)
 
 
 def principal_attributes(principal_id: str) -> Attributes:

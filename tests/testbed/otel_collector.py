@@ -28,9 +28,12 @@ from typing import Any
 from tests.testbed.golang import run_go
 from tests.testbed.paths import cache_dir
 from tests.testbed.processes import ManagedProcess, free_port, port_is_open
+from tests.testbed.waiting import eventually
 
 SOURCE = Path(__file__).resolve().parent / "otelcol"
 START_TIMEOUT_SECONDS = 30.0
+# Generous: the programs export every 100 ms, but a busy machine delays everything.
+EXPORT_SECONDS = 30.0
 
 
 def _fingerprint() -> str:
@@ -86,6 +89,21 @@ class Collector:
     def endpoint(self) -> str:
         """What ``OTEL_EXPORTER_OTLP_ENDPOINT`` should say to export here."""
         return f"http://127.0.0.1:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        """What turns a program's tracing on, towards here, exporting within 100 ms."""
+        return {"OTEL_EXPORTER_OTLP_ENDPOINT": self.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "100"}
+
+    def trace(self, trace_id: str, *, spans: int) -> list[Span]:
+        """The spans of one trace, once at least ``spans`` of them arrived."""
+
+        def arrived() -> list[Span]:
+            found = [span for span in self.spans() if span.trace_id == trace_id]
+            return found if len(found) >= spans else []
+
+        return eventually(
+            arrived, timeout=EXPORT_SECONDS, what=f"{spans} spans of trace {trace_id}"
+        )
 
     def spans(self) -> list[Span]:
         """Every span received so far (the exporter flushes every 100 ms)."""

@@ -24,14 +24,6 @@ from tests.hub_proxy.bridge_process import Bridge, command_of, running_bridge
 from tests.hub_proxy.raw_http import open_session, rpc
 from tests.testbed.mcp_servers import everything_stdio
 from tests.testbed.otel_collector import Collector, Span, running_collector
-from tests.testbed.waiting import eventually
-
-EXPORT_SECONDS = 30.0
-
-
-def tracing_env(collector: Collector) -> dict[str, str]:
-    """What turns a program's tracing on, towards ``collector``, exporting at once."""
-    return {"OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "100"}
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +49,7 @@ def traced_bridge(
     with running_bridge(
         tmp_path_factory.mktemp("bridge"),
         command=command_of(everything_stdio()),
-        env=tracing_env(collector),
+        env=collector.env(),
     ) as bridge:
         yield bridge
 
@@ -76,16 +68,6 @@ def context_of(span: ClientSpan) -> dict[str, str]:
     return carrier
 
 
-def trace_of(collector: Collector, trace_id: str, *, spans: int) -> list[Span]:
-    """The spans of one trace, once at least ``spans`` of them arrived."""
-
-    def arrived() -> list[Span]:
-        found = [span for span in collector.spans() if span.trace_id == trace_id]
-        return found if len(found) >= spans else []
-
-    return eventually(arrived, timeout=EXPORT_SECONDS, what=f"{spans} spans of trace {trace_id}")
-
-
 def hex_trace_id(span: ClientSpan) -> str:
     return format(span.get_span_context().trace_id, "032x")
 
@@ -102,7 +84,7 @@ def test_a_bridge_request_is_a_server_span_under_the_clients_headers(
         headers = list(context_of(client).items())
         answer = rpc(traced_bridge.port, "/mcp", echo("over headers"), headers, session=session)
     assert answer.last["result"]["content"][0]["text"] == "Echo: over headers"
-    spans = trace_of(collector, hex_trace_id(client), spans=2)
+    spans = collector.trace(hex_trace_id(client), spans=2)
     (served,) = (s for s in spans if s.service == "mcphub-bridge")
     assert (served.name, served.kind, served.parent_span_id) == (
         "tools/call echo",
@@ -125,7 +107,7 @@ def test_without_headers_the_context_in_meta_is_the_parent(
     with client_tracer.get_tracer("test").start_as_current_span("client call") as client:
         meta = context_of(client)
         rpc(traced_bridge.port, "/mcp", echo("over meta", **meta), session=session)
-    spans = trace_of(collector, hex_trace_id(client), spans=2)
+    spans = collector.trace(hex_trace_id(client), spans=2)
     (served,) = (s for s in spans if s.service == "mcphub-bridge")
     assert served.parent_span_id == hex_span_id(client)
 
@@ -140,7 +122,7 @@ def test_a_failed_request_is_an_error_span_with_its_code(
             traced_bridge.port, "/mcp", unknown, list(context_of(client).items()), session=session
         )
     assert answer.last["error"]["code"] == -32601
-    spans = trace_of(collector, hex_trace_id(client), spans=2)
+    spans = collector.trace(hex_trace_id(client), spans=2)
     (served,) = (s for s in spans if s.service == "mcphub-bridge")
     assert served.status_code == Span.STATUS_ERROR
     assert (
@@ -151,12 +133,12 @@ def test_a_failed_request_is_an_error_span_with_its_code(
 def test_disabled_exports_nothing_though_an_endpoint_is_set(
     tmp_path: Path, collector: Collector, client_tracer: TracerProvider
 ) -> None:
-    env = {**tracing_env(collector), "OTEL_SDK_DISABLED": "true", "OTEL_SERVICE_NAME": "off"}
+    env = {**collector.env(), "OTEL_SDK_DISABLED": "true", "OTEL_SERVICE_NAME": "off"}
     with running_bridge(tmp_path, command=command_of(everything_stdio()), env=env) as bridge:
         session = open_session(bridge.port, "/mcp")
         with client_tracer.get_tracer("test").start_as_current_span("client call") as client:
             headers = list(context_of(client).items())
             rpc(bridge.port, "/mcp", echo("untraced"), headers, session=session)
     # Stopped, so anything it would have exported has been flushed; the client's span is there.
-    trace_of(collector, hex_trace_id(client), spans=1)
+    collector.trace(hex_trace_id(client), spans=1)
     assert not [span for span in collector.spans() if span.service == "off"]
