@@ -70,6 +70,12 @@ from hub_proxy.search.memory import MemoryStore
 from hub_proxy.search.postgres import PostgresStore
 from hub_proxy.search.store import Store
 from hub_proxy.smart import SmartRouting
+from hub_proxy.transport import EndpointOptions, SessionLimits, Sessions
+from hub_proxy.transport.sessions import (
+    DEFAULT_IDLE_SECONDS,
+    DEFAULT_MAX_SESSIONS,
+    DEFAULT_MAX_SESSIONS_PER_OWNER,
+)
 from hub_proxy.upstreams import Upstreams
 from mcphub_api.errors import LoadError
 from mcphub_runtime import cli, logs
@@ -102,6 +108,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=8080, help="TCP port to listen on")
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=_env_int("MCPHUB_METRICS_PORT"),
+        help="serve /metrics on this port of --host instead of beside the MCP endpoints: "
+        "metrics name servers and policies, so keep them off the port clients reach "
+        "[MCPHUB_METRICS_PORT]",
+    )
+    _session_arguments(parser)
     _access_arguments(parser)
     dashboard_cli.add_arguments(parser)
     _search_arguments(parser)
@@ -133,6 +148,9 @@ def main(argv: list[str] | None = None) -> int:
         access = _access_control(args, live, reviews)
         session_key = _session_key(args.session_key)
         dashboard = dashboard_cli.settings_from(args)
+        limits = SessionLimits(
+            args.max_sessions, args.max_sessions_per_principal, args.session_idle_timeout
+        )
     except (AuthConfigError, OSError, ValueError) as exc:
         print(f"mcphub-hub: {exc}", file=sys.stderr)
         return 2
@@ -147,9 +165,11 @@ def main(argv: list[str] | None = None) -> int:
         upstreams,
         access,
         session_key,
+        options=EndpointOptions(sessions=Sessions(limits)),
         folder=None if args.cluster else args.config,
         cluster=(connection, args.namespace) if connection is not None else None,
         smart=smart,
+        metrics_at=(args.host, args.metrics_port) if args.metrics_port is not None else None,
     )
     if dashboard is not None:
         mount_dashboard(app, access, session_key, dashboard)
@@ -164,6 +184,47 @@ def main(argv: list[str] | None = None) -> int:
         print=None,
     )
     return 0
+
+
+def _session_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "sessions", "how many MCP sessions the hub holds (legacy SSE streams count too)"
+    )
+    group.add_argument(
+        "--max-sessions",
+        type=int,
+        default=_env_int("MCPHUB_MAX_SESSIONS") or DEFAULT_MAX_SESSIONS,
+        help="sessions this replica holds at most; more are refused with 503 "
+        f"[MCPHUB_MAX_SESSIONS, else {DEFAULT_MAX_SESSIONS}]",
+    )
+    group.add_argument(
+        "--max-sessions-per-principal",
+        type=int,
+        default=_env_int("MCPHUB_MAX_SESSIONS_PER_PRINCIPAL") or DEFAULT_MAX_SESSIONS_PER_OWNER,
+        help="sessions one principal (user, API key, ServiceAccount; all anonymous callers "
+        "are one) holds at most on this replica; more are refused with 429 "
+        f"[MCPHUB_MAX_SESSIONS_PER_PRINCIPAL, else {DEFAULT_MAX_SESSIONS_PER_OWNER}]",
+    )
+    group.add_argument(
+        "--session-idle-timeout",
+        type=float,
+        default=_env_int("MCPHUB_SESSION_IDLE_TIMEOUT") or DEFAULT_IDLE_SECONDS,
+        metavar="SECONDS",
+        help="a session with nothing in flight and no stream open this long is closed "
+        f"[MCPHUB_SESSION_IDLE_TIMEOUT, else {DEFAULT_IDLE_SECONDS:g}]",
+    )
+
+
+def _env_int(name: str) -> int | None:
+    """An integer setting from the environment, for a flag's default; unset or empty is None."""
+    value = os.environ.get(name)
+    if not value:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        print(f"mcphub-hub: {name} must be an integer, not {value!r}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def _access_arguments(parser: argparse.ArgumentParser) -> None:

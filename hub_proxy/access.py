@@ -4,8 +4,8 @@
 one question about one item; this module puts both in front of the hub's MCP
 endpoints, with the catalog as it is at the moment of each request.
 
-Authentication is an aiohttp middleware over every path under ``/mcp`` and
-``/sse``, so no endpoint can forget it; probes, metrics and the
+Authentication is an aiohttp middleware over every path under ``/mcp``,
+``/sse`` and ``/status``, so no endpoint can forget it; probes, metrics and the
 protected-resource metadata stay open, because a load balancer and an OAuth
 client must reach them before they hold a credential.  A request that cannot
 be authenticated gets 401 with a JSON-RPC error body (SDK clients show its
@@ -39,6 +39,15 @@ refused) is audited by the session through :meth:`AccessControl.refused`.
 Every decision, and the end of every call it allowed (:meth:`AccessControl.called`),
 is also told to :attr:`AccessControl.activity`, the in-memory record of what
 the hub did lately that the dashboard reads (see :mod:`hub_proxy.activity`).
+
+Credentials that stop being good end what they opened.  A revoked API key
+(its Secret annotated revoked, or deleted) is refused from the next request
+on, and the owners whose keys the catalog no longer accepts are handed to
+:meth:`AccessControl.on_revoked` listeners -- the hub ends their sessions and
+streams there.  A JWT expires on its own: each request carries the moment its
+token stops being accepted (``exp`` plus the leeway the verifier allows) as
+:data:`hub_proxy.transport.CREDENTIAL_EXPIRES`, and the transport ends a
+session when the token that last used it expires.
 """
 
 from __future__ import annotations
@@ -46,7 +55,7 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Final
 
 from aiohttp import web
@@ -56,6 +65,7 @@ from hub_proxy.activity import Activity, CallOutcome
 from hub_proxy.auth.audit import Audit
 from hub_proxy.auth.authenticator import Authenticator
 from hub_proxy.auth.errors import AuthConfigError, AuthenticationError, AuthUnavailableError
+from hub_proxy.auth.jwt_tokens import UnverifiedToken
 from hub_proxy.auth.metadata import (
     WELL_KNOWN_PATH,
     metadata_url,
@@ -67,11 +77,16 @@ from hub_proxy.auth.principal import Principal
 from hub_proxy.catalog import Catalog
 from hub_proxy.live import LiveCatalog
 from hub_proxy.telemetry.metrics import AUTH_REFUSALS
-from hub_proxy.transport import OWNER, jsonrpc
+from hub_proxy.transport import CREDENTIAL_EXPIRES, OWNER, jsonrpc
 from mcphub_api import AccessPolicy
 
 CALLER: Final[contextvars.ContextVar[Principal]] = contextvars.ContextVar("mcphub_caller")
-PROTECTED_PREFIXES: Final = ("/mcp", "/sse")
+# Expiry times of bearer tokens remembered; all forgotten at once when full.
+_EXPIRIES_KEPT: Final = 4096
+
+RevocationListener = Callable[[frozenset[str]], object]
+"""Told the owners (principal keys) whose credentials were just revoked."""
+PROTECTED_PREFIXES: Final = ("/mcp", "/sse", "/status")
 RESOURCE_NAME: Final = "mcphub"
 # Paths and reasons are the client's to choose: logged this far, no further.
 REASON_LOGGED: Final = 300
@@ -104,6 +119,8 @@ class AccessControl:
         self._catalog: Catalog | None = None
         self._inputs: _Evaluated | None = None
         self._evaluator = Evaluator((), {})
+        self._revocation_listeners: list[RevocationListener] = []
+        self._expiries: dict[str, float] = {}
         authenticator.api_keys.replace(live.current.api_keys)
         live.subscribe(self._replaced)
 
@@ -141,6 +158,15 @@ class AccessControl:
         """Write the audit lines still batched, so that the last calls before a stop are audited."""
         self._audit.flush()
 
+    def sees(self, principal: Principal, server: str) -> bool:
+        """Whether ``principal`` may list anything of ``server``; if not, the server is unknown
+        to it (see :meth:`~hub_proxy.auth.policy.Evaluator.sees`)."""
+        return self.evaluator.sees(principal, server)
+
+    def sees_group(self, principal: Principal, group: str) -> bool:
+        """Whether a rule granting ``group`` by name lets ``principal`` list in it."""
+        return self.evaluator.sees_group(principal, group)
+
     def visible(self, principal: Principal, kind: ItemKind, items: Sequence[Item]) -> list[bool]:
         """Which of a list's items the principal may see, audited as one list."""
         evaluator = self.evaluator
@@ -171,6 +197,9 @@ class AccessControl:
                 AUTH_REFUSALS.labels("unavailable").inc()
                 return _refusal(503, f"credentials cannot be checked now: {unavailable}", {})
             request[OWNER] = principal.key
+            expires = self._expiry(request.headers)
+            if expires is not None:
+                request[CREDENTIAL_EXPIRES] = expires
         token = CALLER.set(principal) if principal is not None else None
         try:
             response = await handler(request)
@@ -215,8 +244,41 @@ class AccessControl:
     def _base(self, request: web.Request) -> str:
         return self._public_url or f"{request.scheme}://{request.host}"
 
+    def on_revoked(self, listener: RevocationListener) -> None:
+        """Tell ``listener`` the owners (:attr:`Principal.key`) whose credentials were revoked."""
+        self._revocation_listeners.append(listener)
+
     def _replaced(self, _old: Catalog, new: Catalog) -> None:
-        self.authenticator.api_keys.replace(new.api_keys)
+        keys = self.authenticator.api_keys
+        before = keys.accepted()
+        keys.replace(new.api_keys)
+        # A key no longer accepted: revoked, deleted, or its hash replaced.
+        revoked = frozenset(principal.key for _, principal in before - keys.accepted())
+        if revoked:
+            logger.info("API keys revoked", extra={"owners": sorted(revoked)})
+            for listener in self._revocation_listeners:
+                listener(revoked)
+
+    def _expiry(self, headers: Mapping[str, str]) -> float | None:
+        """When the request's bearer JWT, already authenticated, stops being accepted.
+
+        ``None`` for an API key or no credentials, which do not expire.  Decoding
+        a token costs some 50 microseconds, so the answer is remembered, by the
+        token's signature: the token was verified, so its signature is its own.
+        """
+        scheme, _, credential = headers.get("Authorization", "").strip().partition(" ")
+        credential = credential.strip()
+        if scheme.lower() != "bearer" or "." not in credential:
+            return None
+        signature = credential.rpartition(".")[2]
+        expires = self._expiries.get(signature)
+        if expires is None:
+            leeway = self.authenticator.settings.leeway_seconds
+            expires = UnverifiedToken.parse(credential).expires_at + leeway
+            if len(self._expiries) >= _EXPIRIES_KEPT:
+                self._expiries.clear()
+            self._expiries[signature] = expires
+        return expires
 
 
 _Evaluated = tuple[tuple[AccessPolicy, ...], Groups]

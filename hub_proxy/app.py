@@ -30,12 +30,19 @@ middleware first: it is authenticated, or answered 401 with a challenge naming
 the RFC 9728 metadata served at ``/.well-known/oauth-protected-resource/...``;
 the session it reaches belongs to its principal.  Streamable-HTTP session ids
 are sealed (:mod:`hub_proxy.auth.sealing`) with the key the replicas share and
-bound to their scope, so any replica serves any session.  ``/metrics`` is
-Prometheus' text format, the audit's decision counter among it.
+bound to their scope, so any replica serves any session.
 
-``/healthz`` is liveness only (the process serves HTTP).  ``/readyz`` is 200
-once every upstream is initialized and listed, and otherwise 503 with each
-upstream's reason, so that a stuck server is visible from one curl.
+A scope the caller may list nothing of -- no server in it that some policy
+lets it list something of, and for a group, no policy granting the group by
+name -- is, to that caller, no scope at all: it gets the
+very 404 a name the catalog does not serve gets, on ``/mcp/{name}`` and
+``/sse/{name}`` alike, so trying names teaches nothing.  ``/mcp`` and ``/sse``
+themselves name nothing and are always served.
+
+``/healthz`` is liveness only (the process serves HTTP).  ``/readyz`` says
+whether the hub can serve, naming nothing, and one dead upstream never makes
+it 503; ``/status`` (authenticated) and ``/metrics`` tell how each upstream
+is doing (see :mod:`hub_proxy.status`).
 
 The upstreams, and the watch of the configuration folder when there is one,
 run in the application's cleanup context: started with the app, cancelled
@@ -54,10 +61,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Final, Protocol
 
-import prometheus_client
 from aiohttp import web
 
-from hub_proxy.access import AccessControl
+from hub_proxy.access import AccessControl, caller
 from hub_proxy.auth.metadata import WELL_KNOWN_PATH
 from hub_proxy.auth.sealing import SealedSessionIds
 from hub_proxy.catalog import Catalog
@@ -65,9 +71,11 @@ from hub_proxy.kube import Connection
 from hub_proxy.live import LiveCatalog, follow_cluster, watch_folder
 from hub_proxy.session import session_factory
 from hub_proxy.smart import SmartRouting, underlying
+from hub_proxy.status import Status, export_metrics, metrics, metrics_listener
 from hub_proxy.transport import (
     EndpointOptions,
     SessionFactory,
+    Sessions,
     SSEEndpoint,
     StreamableHTTPEndpoint,
     jsonrpc,
@@ -94,22 +102,36 @@ def create_app(
     folder: Path | None = None,
     cluster: tuple[Connection, str] | None = None,
     smart: SmartRouting | None = None,
+    metrics_at: tuple[str, int] | None = None,
 ) -> web.Application:
     """The hub's app; changes to ``folder``, or to a ``cluster`` namespace, apply live.
 
     ``session_key`` seals streamable-HTTP session ids: replicas that share it
-    serve each other's sessions.
+    serve each other's sessions.  ``metrics_at`` (host, port) serves
+    ``/metrics`` on a listener of its own instead of beside the endpoints.
     """
     app = web.Application(middlewares=[access.middleware])
     app.on_cleanup.append(access.close)
     app[CATALOG] = live
     app[UPSTREAMS] = upstreams
+    probes = Status(live, upstreams, access, loaded=cluster is None)
     app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/readyz", probes.readyz)
+    app.router.add_get("/status", probes.status)
+    app.cleanup_ctx.append(export_metrics(upstreams))
+    if metrics_at is None:
+        app.router.add_get("/metrics", metrics)
+    else:
+        app.cleanup_ctx.append(metrics_listener(*metrics_at))
     app.router.add_get(WELL_KNOWN_PATH, access.metadata)
     app.router.add_get(f"{WELL_KNOWN_PATH}/{{path:.*}}", access.metadata)
     base = options or EndpointOptions()
+    # One table for every endpoint: its limits are the process's, and revoked
+    # credentials end their sessions wherever they are.  The hub's streams are
+    # resumable (SEP-1699), so that its clients lose nothing it would not.
+    sessions = base.sessions if base.sessions is not None else Sessions()
+    base = dataclasses.replace(base, sessions=sessions, resumable_streams=True)
+    access.on_revoked(lambda owners: sessions.end_owned_by(owners, "its credentials were revoked"))
     for prefix, transport in (
         ("/mcp", _streamable(live, base, session_key)),
         ("/sse", _legacy(base)),
@@ -193,7 +215,17 @@ class _Endpoints:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         key = request.match_info.get("name", "")
-        if not self._serves(key, self._live.current):
+        catalog = self._live.current
+        scope_key = self._scope_key(key, catalog)
+        if scope_key is None or (scope_key and not self._known(scope_key, catalog)):
+            logger.info(
+                "scope refused",
+                extra={
+                    "path": request.path,
+                    "principal": str(caller()),
+                    "exists": scope_key is not None,
+                },
+            )
             return unknown_scope(key)
         endpoint = self._by_key.get(key)
         if endpoint is None:
@@ -205,17 +237,26 @@ class _Endpoints:
             endpoint = self._by_key[key] = self._transport(key, factory)
         return await endpoint.handle(request)
 
+    def _known(self, key: str, catalog: Catalog) -> bool:
+        """Whether the caller may list something of some server of scope ``key``, or the group."""
+        principal = caller()
+        if key in catalog.groups and self._access.sees_group(principal, key):
+            return True
+        return any(self._access.sees(principal, server) for server in catalog.scopes[key].servers)
+
     async def close(self, _app: web.Application) -> None:
         endpoints, self._by_key = list(self._by_key.values()), {}
         await asyncio.gather(*(endpoint.close() for endpoint in endpoints))
 
-    def _serves(self, key: str, catalog: Catalog) -> bool:
+    def _scope_key(self, key: str, catalog: Catalog) -> str | None:
+        """The catalog scope that ``key`` serves (a smart key: the scope it searches), if any."""
         if key in catalog.scopes:
-            return True
-        return self._smart is not None and underlying(key, catalog) is not None
+            return key
+        searched = underlying(key, catalog) if self._smart is not None else None
+        return searched[0] if searched is not None else None
 
     def _replaced(self, _old: Catalog, new: Catalog) -> None:
-        for key in [key for key in self._by_key if not self._serves(key, new)]:
+        for key in [key for key in self._by_key if self._scope_key(key, new) is None]:
             closing = asyncio.create_task(self._by_key.pop(key).close())
             # Held until done: the loop keeps only weak references to tasks.
             self._closing.add(closing)
@@ -250,26 +291,8 @@ def _report_failure(task: asyncio.Task[None]) -> None:
         logger.error("the upstreams or the folder watch stopped", exc_info=task.exception())
 
 
-async def metrics(_request: web.Request) -> web.Response:
-    return web.Response(
-        body=prometheus_client.generate_latest(),
-        headers={"Content-Type": prometheus_client.CONTENT_TYPE_LATEST},
-    )
-
-
 async def healthz(_request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
-
-
-async def readyz(request: web.Request) -> web.Response:
-    statuses = {u.name: u.status for u in request.app[UPSTREAMS].all()}
-    ready = all(status.ready for status in statuses.values())
-    body = {
-        "ready": ready,
-        "servers": {name: dataclasses.asdict(status) for name, status in statuses.items()},
-        "unsupported": dict(request.app[CATALOG].current.unsupported),
-    }
-    return web.json_response(body, status=200 if ready else 503)
 
 
 def unknown_scope(name: str) -> web.Response:

@@ -117,9 +117,11 @@ logger = logging.getLogger(__name__)
 
 
 class _Handler(Protocol):
-    """Answers one request method."""
+    """Answers one request method for a session."""
 
-    async def __call__(self, request: jsonrpc.Request, /) -> jsonrpc.Response: ...
+    async def __call__(
+        self, session: HubSession, request: jsonrpc.Request, /
+    ) -> jsonrpc.Response: ...
 
 
 class _Table(Protocol):
@@ -147,7 +149,7 @@ _LISTS: Final[Mapping[str, ItemKind]] = {
 def _answer(result: Mapping[str, Any]) -> _Handler:
     """A handler that always answers ``result``: for what the hub knows without asking."""
 
-    async def answer(request: jsonrpc.Request) -> jsonrpc.Response:
+    async def answer(_session: HubSession, request: jsonrpc.Request) -> jsonrpc.Response:
         return request.respond(result)
 
     return answer
@@ -244,7 +246,6 @@ class HubSession:
         self._principal: Principal | None = None
         # The tasks its calls created: task id -> the server, and the tool it runs.
         self._tasks: dict[str, tuple[str, Item]] = {}
-        self._handlers = self._handler_table()
         upstreams.subscribe(self._changed)
         live.subscribe(self._replaced)
 
@@ -253,48 +254,24 @@ class HubSession:
         return _scope_of(self._live.current, self._key)
 
     async def handle_request(self, request: jsonrpc.Request) -> jsonrpc.Response:
-        handler = self._handlers.get(request.method)
+        handler = _HANDLERS.get(request.method)
         if handler is None:
             answer: jsonrpc.Response = request.fail(
                 METHOD_NOT_FOUND, f"method not found: {request.method}"
             )
         else:
-            answer = await handler(request)
+            answer = await handler(self, request)
         if isinstance(answer, jsonrpc.Error):
             # Unknown names and refused input leave a line, as decisions do.
             self._access.refused(request, answer)
         return answer
 
-    def _handler_table(self) -> Mapping[str, _Handler]:
-        return {
-            "initialize": self._initialize,
-            "ping": _answer({}),
-            "tools/list": self._lister("tools", _items(routing.tools)),
-            "prompts/list": self._lister("prompts", _items(routing.prompts)),
-            "resources/list": self._lister("resources", _items(routing.resources)),
-            "resources/templates/list": self._lister(
-                "resourceTemplates", routing.resource_templates
-            ),
-            "tools/call": self._caller(routing.tools, "tool", "call"),
-            "prompts/get": self._caller(routing.prompts, "prompt", "get"),
-            "resources/read": self._by_uri,
-            "resources/subscribe": self._by_uri,
-            "resources/unsubscribe": self._by_uri,
-            # Accepted, not forwarded: an upstream's log level is shared by every
-            # session of its one child, so one client must not set it for all.
-            "logging/setLevel": self._set_log_level,
-            "completion/complete": self._complete,
-            "tasks/get": self._on_task,
-            "tasks/result": self._on_task,
-            "tasks/cancel": self._on_task,
-            "tasks/list": self._list_tasks,
-        }
-
     async def _initialize(self, request: jsonrpc.Request) -> jsonrpc.Response:
         return request.respond(_initialize_result(request.params or {}))
 
-    def _lister(self, key: str, items_of: _Items) -> _Handler:
-        async def answer(request: jsonrpc.Request) -> jsonrpc.Response:
+    @staticmethod
+    def _lister(key: str, items_of: _Items) -> _Handler:
+        async def answer(self: HubSession, request: jsonrpc.Request) -> jsonrpc.Response:
             published = items_of(self._scope, self._upstreams)
             shown = self._access.visible(caller(), _LISTS[key], [p.item for p in published])
             return request.respond(
@@ -307,8 +284,9 @@ class HubSession:
 
         return answer
 
-    def _caller(self, table_of: _Table, what: str, action: Action) -> _Handler:
-        async def call(request: jsonrpc.Request) -> jsonrpc.Response:
+    @staticmethod
+    def _caller(table_of: _Table, what: str, action: Action) -> _Handler:
+        async def call(self: HubSession, request: jsonrpc.Request) -> jsonrpc.Response:
             params = request.params or {}
             name = params.get("name")
             if isinstance(name, str):
@@ -541,6 +519,30 @@ class HubSession:
         if _scope_of(old, self._key) != _scope_of(new, self._key) or self._access.changed(old, new):
             for kind in sorted(KINDS):
                 self._peer.notify(f"notifications/{kind}/list_changed")
+
+
+# By method; one table for every session, as an idle session should cost little.
+_HANDLERS: Final[Mapping[str, _Handler]] = {
+    "initialize": HubSession._initialize,
+    "ping": _answer({}),
+    "tools/list": HubSession._lister("tools", _items(routing.tools)),
+    "prompts/list": HubSession._lister("prompts", _items(routing.prompts)),
+    "resources/list": HubSession._lister("resources", _items(routing.resources)),
+    "resources/templates/list": HubSession._lister("resourceTemplates", routing.resource_templates),
+    "tools/call": HubSession._caller(routing.tools, "tool", "call"),
+    "prompts/get": HubSession._caller(routing.prompts, "prompt", "get"),
+    "resources/read": HubSession._by_uri,
+    "resources/subscribe": HubSession._by_uri,
+    "resources/unsubscribe": HubSession._by_uri,
+    # Accepted, not forwarded: an upstream's log level is shared by every
+    # session of its one child, so one client must not set it for all.
+    "logging/setLevel": HubSession._set_log_level,
+    "completion/complete": HubSession._complete,
+    "tasks/get": HubSession._on_task,
+    "tasks/result": HubSession._on_task,
+    "tasks/cancel": HubSession._on_task,
+    "tasks/list": HubSession._list_tasks,
+}
 
 
 def _scope_of(catalog: Catalog, key: str) -> Scope:

@@ -174,6 +174,10 @@ class APIKeys:
             keys.append(key)
         self._keys = tuple(keys)
 
+    def accepted(self) -> frozenset[tuple[bytes, Principal]]:
+        """The key hashes accepted now, each with whose key it is: revoked ones left out."""
+        return frozenset((key.digest, key.principal) for key in self._keys if not key.revoked)
+
     def authenticate(self, key: str) -> Principal:
         """Whose key this is; refused if unknown or revoked."""
         if not key:

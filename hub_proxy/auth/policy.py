@@ -64,6 +64,16 @@ that decided, for the audit log.  When several could, the first wins in the
 order of policy namespace, policy name and rule index, so the same policies
 always give the same answer whatever order the catalog read them in.
 
+Whether a server exists, for a caller.  Someone who may list nothing of a
+server must not learn that it exists, from an endpoint or a status page, any
+more than a hidden tool can be learnt of by calling it.  :meth:`Evaluator.sees`
+answers that from the rules alone -- some allow on listing some kind of the
+server's items, not undone by a deny of every item of that kind -- because
+items come and go with the server's health, and a name must not flicker
+between known and unknown while a server restarts.  A group is known, too,
+to whoever a rule grants it by name (:meth:`Evaluator.sees_group`), even
+before any member exists.
+
 Speed.  A list of hundreds of tools is filtered item by item on every
 request, and authentication plus authorization of a call has a budget of
 0.2 ms, so the evaluator does its work up front.  It is built once per change
@@ -109,6 +119,9 @@ _KIND_OF_ACTION: Final[Mapping[Action, ItemKind | None]] = {
     "get": "prompt",
 }
 
+_KINDS: Final[tuple[ItemKind, ...]] = ("tool", "prompt", "resource")
+_NOTHING: Final = "(?!)"  # a regular expression that never matches
+
 PRINCIPAL_CACHE_SIZE: Final = 4096
 DECISION_CACHE_SIZE: Final = 65536
 
@@ -152,8 +165,8 @@ NO_MATCHING_ALLOW: Final = Decision(False, None, None, "no matching allow")
 
 def _glob(patterns: Iterable[str]) -> re.Pattern[str]:
     """One regex that matches what any of ``patterns`` matches under fnmatchcase."""
-    # "(?!)" never matches: a target or item list that is absent or empty covers nothing.
-    return re.compile("|".join(fnmatch.translate(pattern) for pattern in patterns) or "(?!)")
+    # A target or item list that is absent or empty covers nothing.
+    return re.compile("|".join(fnmatch.translate(pattern) for pattern in patterns) or _NOTHING)
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +190,8 @@ class _Applied:
 @dataclass(frozen=True, slots=True)
 class _CompiledRule:
     servers: re.Pattern[str]
+    # The group names the rule targets, as written (whether the groups exist or not).
+    groups: re.Pattern[str]
     # Server -> its tool filters in the groups the rule targets; None when one of
     # those groups publishes all of its tools.
     members: Mapping[str, tuple[ToolFilter, ...] | None]
@@ -217,6 +232,7 @@ def _compile(rule: Rule, index: int, policy: str, groups: Groups) -> _CompiledRu
     named = {kind: _glob(patterns) for kind, patterns in kinds if patterns is not None}
     return _CompiledRule(
         servers=_glob(rule.servers or ()),
+        groups=targeted,
         members={server: _unless_unfiltered(filters) for server, filters in members.items()},
         names=named or None,
         actions=frozenset(rule.actions),
@@ -290,6 +306,8 @@ class _Grants:
     def __init__(self, rules: Sequence[_CompiledRule]) -> None:
         self._rules = rules
         self._left: dict[tuple[Action, ItemKind, str], tuple[_Applied, ...]] = {}
+        self._sees: dict[str, bool] = {}
+        self._sees_groups: dict[str, bool] = {}
 
     def applying(self, action: Action, kind: ItemKind, server: str) -> tuple[_Applied, ...]:
         key = (action, kind, server)
@@ -298,6 +316,40 @@ class _Grants:
             applied = (rule.applied(action, kind, server) for rule in self._rules)
             left = self._left[key] = tuple(a for a in applied if a is not None)
         return left
+
+    def sees(self, server: str) -> bool:
+        """Whether some rule lets the principal list something of ``server``."""
+        seen = self._sees.get(server)
+        if seen is None:
+            seen = self._sees[server] = any(self._lists(kind, server) for kind in _KINDS)
+        return seen
+
+    def sees_group(self, group: str) -> bool:
+        """Whether a rule naming ``group`` lets the principal list what it publishes."""
+        seen = self._sees_groups.get(group)
+        if seen is None:
+            seen = self._sees_groups[group] = self._lists_group(group)
+        return seen
+
+    def _lists_group(self, group: str) -> bool:
+        for rule in self._rules:  # denies first
+            if "list" not in rule.actions or not rule.groups.match(group):
+                continue
+            if not rule.deny:
+                return True
+            if rule.names is None:
+                return False  # a deny of everything the group publishes
+        return False
+
+    def _lists(self, kind: ItemKind, server: str) -> bool:
+        for applied in self.applying("list", kind, server):
+            if applied.decision.allowed:
+                if applied.names is not None and applied.names.pattern == _NOTHING:
+                    continue  # an allow of an empty list of names opens nothing
+                return True
+            if applied.names is None and applied.filters is None:
+                return False  # a deny of every item of the kind, ahead of any allow
+        return False
 
 
 class Evaluator:
@@ -342,6 +394,26 @@ class Evaluator:
 
     def allows(self, principal: Principal, action: Action, item: Item) -> bool:
         return self.decide(principal, action, item).allowed
+
+    def sees(self, principal: Principal, server: str) -> bool:
+        """Whether ``principal`` may list anything at all of ``server``, judged by the rules.
+
+        Items are not looked at: a server that is down, or not listed yet, has
+        none, and whether it is known to a caller must not change with that.
+        So this errs on the side of "yes": an allow narrowed to names the
+        server happens not to have still counts, while no allow, or a deny of
+        every item of every kind, is "no".  Remembered per server with the
+        principal's grants.
+        """
+        return self._grants_of(principal).sees(server)
+
+    def sees_group(self, principal: Principal, group: str) -> bool:
+        """Whether a rule naming ``group`` (a glob matching it) lets ``principal`` list in it.
+
+        A group is known to whoever is granted it by name, even while it has
+        no member, or none that exists yet: its members come and go.
+        """
+        return self._grants_of(principal).sees_group(group)
 
     def _evaluate(self, principal: Principal, action: Action, item: Item) -> Decision:
         kind = _KIND_OF_ACTION[action]

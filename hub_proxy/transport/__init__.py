@@ -7,13 +7,17 @@ they mean.  Two transports offer one interface (see
 (:mod:`hub_proxy.transport.streamable_http`) and the legacy HTTP+SSE one
 (:mod:`hub_proxy.transport.sse`), so an application serves both unchanged.
 The application says who makes each HTTP request by setting :data:`OWNER`
-on it, and sessions are bound to that owner; where session ids come from,
-and whether another process's ids are honoured, is a :class:`SessionIds`
-in the endpoint's :class:`EndpointOptions`.
+on it (and when its credential expires, :data:`CREDENTIAL_EXPIRES`), and
+sessions are bound to that owner; where session ids come from, and whether
+another process's ids are honoured, is a :class:`SessionIds` in the
+endpoint's :class:`EndpointOptions`, and how many sessions there may be, how
+long an idle one lives, and ending an owner's sessions is the
+:class:`Sessions` table the endpoints of a process share.
 """
 
 from hub_proxy.transport import jsonrpc
 from hub_proxy.transport.base import (
+    CREDENTIAL_EXPIRES,
     DEFAULT_MAX_BODY_BYTES,
     OWNER,
     EndpointOptions,
@@ -24,6 +28,7 @@ from hub_proxy.transport.base import (
     TransportError,
 )
 from hub_proxy.transport.session_ids import RandomSessionIds, SessionIds
+from hub_proxy.transport.sessions import SessionLimits, Sessions
 from hub_proxy.transport.sse import SSEEndpoint
 from hub_proxy.transport.streamable_http import (
     PROTOCOL_VERSION_HEADER,
@@ -32,6 +37,7 @@ from hub_proxy.transport.streamable_http import (
 )
 
 __all__ = [
+    "CREDENTIAL_EXPIRES",
     "DEFAULT_MAX_BODY_BYTES",
     "OWNER",
     "PROTOCOL_VERSION_HEADER",
@@ -44,6 +50,8 @@ __all__ = [
     "SessionClosedError",
     "SessionFactory",
     "SessionIds",
+    "SessionLimits",
+    "Sessions",
     "StreamableHTTPEndpoint",
     "TransportError",
     "jsonrpc",

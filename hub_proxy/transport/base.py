@@ -38,11 +38,12 @@ import functools
 import hashlib
 import itertools
 import logging
+import math
 import urllib.parse
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, TypeVar
 
 from aiohttp import web
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
@@ -50,11 +51,17 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from hub_proxy.transport import jsonrpc
 from hub_proxy.transport.session_ids import RandomSessionIds, SessionIds
 
+if TYPE_CHECKING:
+    # Only named here: the table refuses sessions with this module's RefusalError.
+    from hub_proxy.transport.sessions import Sessions
+
 DEFAULT_MAX_BODY_BYTES: Final = 4 * 1024 * 1024
 
 JSON: Final = "application/json"
 SSE: Final = "text/event-stream"
 SESSION_ID_SHOWN: Final = 64  # echo at most this much of an unknown session id
+# What access logs show for a request whose client left first (nginx's "client closed request").
+CLIENT_GONE: Final = 499
 _CLOSE_WAIT_SECONDS: Final = 5.0
 _LOOPBACK_HOSTS: Final = frozenset({"localhost", "127.0.0.1", "::1"})
 _LOGGED_ID_CHARS: Final = 8  # enough to find a session in the logs, too little to use it
@@ -63,6 +70,13 @@ _RANDOM_SESSION_IDS: Final = RandomSessionIds()
 
 OWNER: Final = web.RequestKey("mcphub.owner", str)
 """Who makes an HTTP request, as an opaque string; set by the application's middleware."""
+
+CREDENTIAL_EXPIRES: Final = web.RequestKey("mcphub.credential_expires", float)
+"""When the credential of an HTTP request stops being valid, in seconds since the epoch.
+
+Set by the application's middleware where credentials expire (a JWT); a
+session ends when the credential of the request that last used it expires.
+"""
 
 logger = logging.getLogger(__name__)
 
@@ -127,9 +141,10 @@ class SessionFactory(Protocol):
 class EndpointOptions:
     """Limits and policies of one endpoint; the defaults suit both the bridge and the hub.
 
-    The legacy SSE transport uses ``max_body_bytes``, ``allowed_origins`` and
-    ``keepalive_seconds``; its sessions live exactly as long as their stream,
-    in the one process that holds it, so ``session_ids`` is not theirs.
+    The legacy SSE transport uses ``max_body_bytes``, ``allowed_origins``,
+    ``keepalive_seconds`` and ``sessions``; its sessions live exactly as long
+    as their stream, in the one process that holds it, so ``session_ids`` is
+    not theirs, nor is resumption.
     """
 
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
@@ -142,14 +157,22 @@ class EndpointOptions:
     # A comment line on idle SSE streams, so proxies keep them open and a dead
     # client is noticed.
     keepalive_seconds: float = 15.0
-    # Sessions with nothing in flight and no stream open for this long are
-    # closed when the next session opens.
-    session_idle_seconds: float = 3600.0
     # Messages kept for a client that has no GET stream open.
     backlog: int = 256
+    # Streams a client of 2025-11-25 or later can resume (SEP-1699): event ids,
+    # a priming event with this retry delay, replay of up to ``replay_events``
+    # messages per stream after ``Last-Event-ID``; see
+    # hub_proxy.transport.streams.  Streamable HTTP only.
+    resumable_streams: bool = False
+    retry_milliseconds: int = 1000
+    replay_events: int = 64
     # Where session ids come from, and whether an id this process does not
     # hold may carry on here (another replica issued it).
     session_ids: SessionIds = _RANDOM_SESSION_IDS
+    # The table the endpoint enters its sessions in, for limits, idle reaping
+    # and ending them by owner; endpoints given the same table share its
+    # limits.  None: a table of the endpoint's own, with the default limits.
+    sessions: Sessions | None = None
 
 
 class RefusalError(TransportError):
@@ -362,6 +385,12 @@ def owner_of(request: web.Request) -> str:
     return owner
 
 
+def credential_expiry(request: web.Request) -> float:
+    """When the request's credential expires, as the application set it; never where unset."""
+    expires: float = request.get(CREDENTIAL_EXPIRES, math.inf)
+    return expires
+
+
 def _digest(owner: str) -> str:
     return hashlib.sha256(owner.encode(errors="surrogatepass")).hexdigest()[:12]
 
@@ -409,6 +438,13 @@ async def dispatch(
         return await handler(request)
     except RefusalError as refusal:
         return refusal.response()
+    except ConnectionResetError:
+        # The client went away before anything was streamed (mid-body, say).
+        # Answered, not raised: aiohttp logs an exception that escapes a
+        # handler as a server error, with its traceback, and a client
+        # hanging up is not one.  Handlers that stream catch it themselves.
+        logger.debug("client went away", extra={"path": request.path})
+        return web.Response(status=CLIENT_GONE)
 
 
 def check_origin(request: web.Request, allowed: frozenset[str]) -> None:
@@ -432,11 +468,9 @@ def json_response(
     )
 
 
-async def event_stream(
-    request: web.Request, headers: Mapping[str, str] | None = None
-) -> web.StreamResponse:
-    """Start an SSE response."""
-    stream = web.StreamResponse(
+def sse_response(headers: Mapping[str, str] | None = None) -> web.StreamResponse:
+    """An SSE response, not started yet: a handler holds it before the first write can fail."""
+    return web.StreamResponse(
         headers={
             "Content-Type": SSE,
             "Cache-Control": "no-cache, no-transform",
@@ -445,6 +479,13 @@ async def event_stream(
             **(headers or {}),
         }
     )
+
+
+async def event_stream(
+    request: web.Request, headers: Mapping[str, str] | None = None
+) -> web.StreamResponse:
+    """Start an SSE response."""
+    stream = sse_response(headers)
     await stream.prepare(request)
     return stream
 

@@ -27,6 +27,11 @@ differs is small:
   answered the GET.  So its ids are always random ones, valid only there, and
   behind several hub replicas a legacy client's POSTs must reach the replica
   holding its stream (client-IP affinity on the Service, say).
+* Like a streamable one, it is entered in the endpoint's
+  :class:`~hub_proxy.transport.sessions.Sessions` table: it counts against
+  the session limits (a GET over one is refused before the stream starts),
+  and its stream ends when its owner's credentials are revoked or the one
+  it last used expires.  Events carry no ids: 2024-11-05 has no resumption.
 * The POST URL is the stream's own path with the session in the query
   (``/sse/time`` -> ``/sse/time?session_id=...``).  A separate path such as
   ``/sse/messages`` would shadow a server or group named ``messages``; the
@@ -46,6 +51,7 @@ noticed at the next write.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from typing import Final
 
@@ -59,13 +65,15 @@ from hub_proxy.transport.base import (
     Running,
     SessionCore,
     SessionFactory,
+    credential_expiry,
     dispatch,
-    event_stream,
     owner_of,
     pump,
     read_message,
+    sse_response,
 )
 from hub_proxy.transport.session_ids import RandomSessionIds
+from hub_proxy.transport.sessions import Ticket, table_of
 
 SESSION_QUERY: Final = "session_id"
 _SESSION_IDS: Final = RandomSessionIds()
@@ -76,7 +84,10 @@ logger = logging.getLogger(__name__)
 class _StreamSession(SessionCore[Running]):
     """One legacy session: everything for the client goes on its one stream, in order."""
 
-    def __init__(self, session_id: str, owner: str, factory: SessionFactory) -> None:
+    def __init__(
+        self, session_id: str, owner: str, factory: SessionFactory, ticket: Ticket
+    ) -> None:
+        self.ticket = ticket
         # ``None`` ends the stream.
         self.outbox: asyncio.Queue[jsonrpc.Message | None] = asyncio.Queue()
         super().__init__(session_id, owner, factory)
@@ -103,6 +114,7 @@ class SSEEndpoint:
     def __init__(self, sessions: SessionFactory, options: EndpointOptions | None = None) -> None:
         self._factory = sessions
         self._options = options or EndpointOptions()
+        self._table = table_of(self._options.sessions)
         self._sessions: dict[str, _StreamSession] = {}
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -116,27 +128,37 @@ class SSEEndpoint:
     async def close(self) -> None:
         """Close every session, which ends every stream, as on shutdown."""
         sessions, self._sessions = list(self._sessions.values()), {}
+        for session in sessions:
+            session.ticket.release()
         await asyncio.gather(
             *(session.close("the server is shutting down") for session in sessions)
         )
 
     async def _stream(self, request: web.Request) -> web.StreamResponse:
         owner = owner_of(request)
-        session = _StreamSession(_SESSION_IDS.issue(owner), owner, self._factory)
+        ticket = self._table.admit(owner)
+        session = _StreamSession(_SESSION_IDS.issue(owner), owner, self._factory, ticket)
         self._sessions[session.session_id] = session
+        # Never idle: it lives exactly as long as its stream.
+        ticket.watch(functools.partial(self._close_session, session))
+        ticket.expires_at(credential_expiry(request))
         logger.info(
             "legacy SSE session opened",
             extra={"session": session.session_id, "path": request.path, "owner": owner or None},
         )
         reason = "the server ended the stream"
+        stream = sse_response()
         try:
-            stream = await event_stream(request)
+            await stream.prepare(request)
             endpoint = f"{request.rel_url.raw_path}?{SESSION_QUERY}={session.session_id}"
             await stream.write(f"event: endpoint\ndata: {endpoint}\n\n".encode())
             await pump(stream, session.outbox, self._options.keepalive_seconds)
-        except (ConnectionResetError, asyncio.CancelledError):
-            # A write to a gone client fails, or aiohttp cancels the handler
-            # when the connection drops; shutdown instead ends the loop above.
+        except ConnectionResetError:
+            # A write to a gone client fails; shutdown instead ends the loop above.
+            # Returned, not raised: a client hanging up is no server error.
+            reason = "the client closed its stream"
+        except asyncio.CancelledError:
+            # aiohttp cancels the handler when the connection drops, if told to.
             reason = "the client closed its stream"
             raise
         finally:
@@ -147,6 +169,7 @@ class SSEEndpoint:
         message = await read_message(request, self._options.max_body_bytes)
         request_id = message.id if isinstance(message, jsonrpc.Request) else None
         session = self._session_of(request, request_id)
+        session.ticket.expires_at(credential_expiry(request))
         if isinstance(message, jsonrpc.Request):
             session.start(message)
         else:
@@ -180,4 +203,5 @@ class SSEEndpoint:
             logger.info(
                 "legacy SSE session closed", extra={"session": session.session_id, "why": reason}
             )
+        session.ticket.release()
         await session.close(reason)

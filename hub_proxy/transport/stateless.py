@@ -77,7 +77,11 @@ the application decides per session applies per request -- access control
 included: the request's task runs in the HTTP request's context, where the
 hub's authentication put the caller.  Nothing is kept between requests: a
 stateless request depends on no stored session, so any replica can serve it
-and no credential outlives its own HTTP request.
+and no credential outlives its own HTTP request -- nor the credential's own
+validity: each request is entered in the endpoint's session table
+(:mod:`hub_proxy.transport.sessions`), which ends it when its owner's key is
+revoked or its token expires, and a ``subscriptions/listen``, which stays
+open, counts against the session limits.
 
 The translations are few.  ``server/discover`` is the application's
 ``initialize`` answer re-shaped: its capabilities and instructions, its
@@ -102,10 +106,17 @@ What is not bridged, and why:
   Turning that into ``input_required`` means answering the client while the
   upstream call stays open, parked in this process under a ``requestState``
   until the client comes back -- maybe to another replica, and bound to a
-  principal the transport does not know.  That is a session again, so a
-  peer's :meth:`~_Exchange.request` is refused at once, and the upstream gets
-  an error it can handle.  Clients that need sampling, elicitation or roots
-  through the hub keep using 2025-11-25 (the SDK's ``mode="legacy"``).
+  principal the transport does not know.  That is a session again.  So a
+  client must not lose the capability by choosing this revision: a
+  ``server/discover`` whose envelope declares ``sampling``, ``elicitation``
+  or ``roots`` -- a client that can answer such questions -- is refused with
+  -32022 naming only the handshake versions, and an auto-mode client (the
+  SDK's default) falls back to ``initialize`` and a 2025-11-25 session, where
+  those requests reach it; exactly what it does with a server that does not
+  speak this revision at all.  A client declaring none of them stays here.
+  One that skips discovery and sends such requests anyway is served, and a
+  peer's :meth:`~_Exchange.request` is refused at once, so that the upstream
+  gets an error it can handle.
 * ``Mcp-Param-*`` headers (``x-mcp-header`` tool arguments mirrored into
   headers for intermediaries) are not checked against the tool's schema:
   the hub routes on the body.
@@ -143,6 +154,7 @@ from mcp_types import (
     METHOD_NOT_FOUND,
     PROTOCOL_VERSION_META_KEY,
     SERVER_INFO_META_KEY,
+    UNSUPPORTED_PROTOCOL_VERSION,
     LoggingLevel,
 )
 from mcp_types.methods import CACHEABLE_METHODS, CLIENT_REQUESTS, validate_client_request
@@ -151,17 +163,24 @@ from pydantic import ValidationError
 
 from hub_proxy.transport import jsonrpc
 from hub_proxy.transport.base import (
+    CLIENT_GONE,
     KEEPALIVE,
     EndpointOptions,
     RefusalError,
     Session,
     SessionFactory,
+    credential_expiry,
     event,
     event_stream,
     json_response,
+    owner_of,
 )
+from hub_proxy.transport.sessions import Ticket, table_of
 
 _LISTEN: Final = "subscriptions/listen"
+# Client capabilities that mean "ask me": upstreams ask them mid-call, which
+# this revision carries only as input_required (not bridged, see above).
+_ANSWERED_BY_CLIENTS: Final = ("elicitation", "roots", "sampling")
 # The envelope's keys: the application gets the request as the handshake era has it.
 _ENVELOPE_KEYS: Final = frozenset(
     {
@@ -175,8 +194,6 @@ _LOG_LEVELS: Final[tuple[str, ...]] = get_args(LoggingLevel)  # least severe fir
 # What a listen may subscribe to, as capability names.
 _KINDS: Final = ("tools", "prompts", "resources")
 _OK: Final = 200
-# What access logs show for a request whose client left first (nginx's "client closed request").
-_CLIENT_GONE: Final = 499
 # aiohttp tells a handler nothing when its client goes away, short of
 # cancelling every handler of the server mid-await (handler_cancellation), so
 # an exchange looks: a closed connection has lost its transport.
@@ -326,6 +343,7 @@ class StatelessEndpoint:
     ) -> None:
         self._factory = sessions
         self._options = options or EndpointOptions()
+        self._table = table_of(self._options.sessions)
         self._declines = declines
         self._running: dict[_Exchange, asyncio.Task[jsonrpc.Response]] = {}
         self._closed = asyncio.Event()
@@ -358,14 +376,24 @@ class StatelessEndpoint:
                 "the server asks them nothing",
                 request_id=message.id,
             )
-        exchange = _Exchange(message, _envelope_of(request, message))
+        envelope = _envelope_of(request, message)
+        if message.method == "server/discover":
+            self._check_asks_nothing(message, envelope)
+        # In the table, so that revoked or expired credentials end the stream
+        # too; a listen, which stays open, counts as a session.
+        ticket = self._table.admit(
+            owner_of(request), counted=message.method == _LISTEN, request_id=message.id
+        )
+        exchange = _Exchange(message, envelope)
         # Made here, the task runs in this HTTP request's context: whatever the
         # application's middleware put there (the hub's caller) is the session's.
         task = asyncio.create_task(self._answer(exchange))
         self._running[exchange] = task
         # A callback, not an await: the answer is due even if the handler is
         # cancelled before its first step.
-        task.add_done_callback(functools.partial(self._finish, exchange))
+        task.add_done_callback(functools.partial(self._finish, exchange, ticket))
+        ticket.watch(functools.partial(_end, exchange, task))
+        ticket.expires_at(credential_expiry(request))
         return await self._respond(request, exchange, task)
 
     def close(self) -> None:
@@ -375,6 +403,31 @@ class StatelessEndpoint:
             if exchange.call.method != _LISTEN:
                 exchange.cancel_reason = "the server is shutting down"
                 task.cancel()
+
+    def _check_asks_nothing(self, message: jsonrpc.Request, envelope: _Envelope) -> None:
+        """Refuse the revision to a client that can answer questions: it is better off in a session.
+
+        -32022 naming only the handshake versions is what sends an auto-mode
+        client to ``initialize`` (see the module's docstring).
+        """
+        capabilities = envelope.client_capabilities
+        answers = sorted(
+            name
+            for name in _ANSWERED_BY_CLIENTS
+            if isinstance(capabilities, Mapping) and capabilities.get(name) is not None
+        )
+        if not answers:
+            return
+        supported = list(self._options.protocol_versions)
+        raise RefusalError(
+            400,
+            f"this server passes {', '.join(answers)} requests to a client only within a "
+            f"session, which MCP {envelope.version} does not have; initialize a session "
+            f"({supported[-1]}) instead",
+            code=UNSUPPORTED_PROTOCOL_VERSION,
+            request_id=message.id,
+            data={"supported": supported, "requested": envelope.version},
+        )
 
     def _declined(self) -> str | None:
         return self._declines() if self._declines is not None else None
@@ -426,8 +479,11 @@ class StatelessEndpoint:
         await self._closed.wait()
         return request.respond({"_meta": subscription.meta})
 
-    def _finish(self, exchange: _Exchange, task: asyncio.Task[jsonrpc.Response]) -> None:
+    def _finish(
+        self, exchange: _Exchange, ticket: Ticket, task: asyncio.Task[jsonrpc.Response]
+    ) -> None:
         del self._running[exchange]
+        ticket.release()
         request = exchange.call
         if task.cancelled():
             response: jsonrpc.Response = request.fail(
@@ -471,9 +527,15 @@ class StatelessEndpoint:
             )
             # Returned, not raised: aiohttp finishes a response to a client that
             # is gone quietly, and logs an exception as a server error.
-            return stream if stream is not None else web.Response(status=_CLIENT_GONE)
+            return stream if stream is not None else web.Response(status=CLIENT_GONE)
         finally:
             gone.cancel()
+
+
+async def _end(exchange: _Exchange, task: asyncio.Task[jsonrpc.Response], reason: str) -> None:
+    """End an exchange from outside, as the table does when its credentials are no longer good."""
+    exchange.cancel_reason = f"the request was ended: {reason}"
+    task.cancel()
 
 
 def _envelope_of(request: web.Request, message: jsonrpc.Request) -> _Envelope:

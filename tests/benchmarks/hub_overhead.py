@@ -124,7 +124,16 @@ def readyz(port: int) -> int:
 
 @contextlib.contextmanager
 def running_hub(config: Path, log_dir: Path, ready_seconds: float) -> Iterator[int]:
-    """The standalone hub as a process on ``config``; yields its port once /readyz is 200.
+    """The standalone hub as a process on ``config``; yields its port once /readyz is 200."""
+    with hub_process(config, log_dir, ready_seconds) as (port, _process):
+        yield port
+
+
+@contextlib.contextmanager
+def hub_process(
+    config: Path, log_dir: Path, ready_seconds: float, flags: Sequence[str] = ()
+) -> Iterator[tuple[int, ManagedProcess]]:
+    """The hub on ``config`` with ``flags``, its port and process, once /readyz is 200.
 
     Callers come without credentials and one policy lets them do everything,
     so each call still pays for authentication and the access decision, as in
@@ -133,12 +142,12 @@ def running_hub(config: Path, log_dir: Path, ready_seconds: float) -> Iterator[i
     (config / "open-access.yaml").write_text(OPEN_ACCESS)
     port = free_port()
     argv = [sys.executable, "-m", "hub_proxy", "--config", str(config), "--port", str(port)]
-    argv.append("--anonymous")
+    argv += ["--anonymous", *flags]
     process = ManagedProcess("hub", argv, log_dir=log_dir, cwd=REPO_ROOT)
     try:
         process.wait_until(lambda: port_is_open(port), timeout=START_SECONDS, what="listening")
         process.wait_until(lambda: readyz(port) == 200, timeout=ready_seconds, what="/readyz")
-        yield port
+        yield port, process
     finally:
         process.stop()
 

@@ -19,6 +19,7 @@ import hmac
 import json
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -181,6 +182,18 @@ def guarded_args(tmp: Path, issuer: Issuer) -> list[str]:
         "--session-key",
         str(session_key),
     ]
+
+
+@asynccontextmanager
+async def guarded_hub(tmp: Path, write: Callable[[Path], Path]) -> AsyncIterator[Hub]:
+    """A hub on the folder ``write`` makes, trusting the HS256 issuer and one serving a JWKS."""
+    async with serving_issuer(rsa_key("r1")) as issuer:
+        args = guarded_args(tmp, issuer)
+        hub = await asyncio.to_thread(start_hub, tmp, write, args=args, open_access=False)
+        try:
+            yield hub
+        finally:
+            await asyncio.to_thread(hub.process.stop)
 
 
 @pytest.fixture(scope="module")
@@ -558,6 +571,36 @@ async def test_path_tricks_reach_no_scope_beyond_the_policy(guarded: Guarded, pa
         assert not {name for name in names if "echo" in name or "sum" in name}, names
     else:
         assert answer.status == 404, (path, answer.status, answer.body)
+
+
+async def opened(url: str, headers: Mapping[str, str]) -> Answer:
+    """How a scope answers a client opening a session: initialize, or a legacy stream's GET."""
+    if "/sse" not in url:
+        return await initialize(url, headers)
+    async with (
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as client,
+        client.get(url, headers={"Accept": "text/event-stream", **headers}) as response,
+    ):
+        body = await response.json() if response.status != 200 else None
+        return Answer(response.status, dict(response.headers), body)
+
+
+@pytest.mark.parametrize("transport", ["/mcp", "/sse"])
+async def test_a_scope_the_caller_may_see_nothing_of_answers_as_an_unknown_name(
+    guarded: Guarded, transport: str
+) -> None:
+    alice = credentials(guarded.alice())  # granted time, nothing of everything
+    hidden = await opened(guarded.hub.url(f"{transport}/everything"), alice)
+    unknown = await opened(guarded.hub.url(f"{transport}/nosuchthing"), alice)
+    assert hidden.status == unknown.status == 404
+    assert hidden.body == json.loads(json.dumps(unknown.body).replace("nosuchthing", "everything"))
+    # What alice may see is served: a server, a group with it as a member, and the root.
+    for path in ("/time", "/narrow", ""):
+        assert (await opened(guarded.hub.url(f"{transport}{path}"), alice)).status == 200, path
+    # The CI key sees everything's echo: a group with everything in it is known to it.
+    ci = credentials(api_key=CI_KEY)
+    assert (await opened(guarded.hub.url(f"{transport}/team"), ci)).status == 200
+    assert (await opened(guarded.hub.url(f"{transport}/narrow"), ci)).status == 404
 
 
 async def test_a_group_grant_covers_only_what_the_group_publishes(guarded: Guarded) -> None:

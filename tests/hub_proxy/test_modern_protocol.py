@@ -18,7 +18,15 @@ from typing import Any, Final
 import aiohttp
 import anyio
 import pytest
+from mcp.client.session import ClientRequestContext
 from mcp.client.subscriptions import ToolsListChanged
+from mcp.types import (
+    CreateMessageRequestParams,
+    CreateMessageResult,
+    ElicitRequestParams,
+    ElicitResult,
+    TextContent,
+)
 from mcp_types import CLIENT_CAPABILITIES_META_KEY, PROTOCOL_VERSION_META_KEY
 
 from tests.hub_proxy.bridge_process import JSON_AND_SSE, only_text
@@ -100,6 +108,58 @@ async def test_an_upstreams_request_to_a_2026_07_28_client_fails_at_once(hub: Hu
     assert MODERN in only_text(result.content)
 
 
+async def test_a_client_that_answers_questions_falls_back_to_a_session_and_is_asked(
+    hub: Hub,
+) -> None:
+    """Sampling and elicitation travel only within a session: a default-mode client that can
+    answer them is refused 2026-07-28 at discovery, as by a server that does not speak it,
+    and reaches the upstream's questions on the 2025-11-25 session it falls back to."""
+    asked: list[str] = []
+
+    async def sample(
+        _context: ClientRequestContext, params: CreateMessageRequestParams
+    ) -> CreateMessageResult:
+        asked.append("sampling")
+        reply = TextContent(type="text", text="a sampled reply")
+        return CreateMessageResult(role="assistant", content=reply, model="hub-test-model")
+
+    async def elicit(_context: ClientRequestContext, params: ElicitRequestParams) -> ElicitResult:
+        asked.append("elicitation")
+        return ElicitResult(action="accept", content={"name": "Ada Lovelace", "check": True})
+
+    with anyio.fail_after(TEST_SECONDS):
+        async with connected(
+            hub.url(), mode="auto", sampling_callback=sample, elicitation_callback=elicit
+        ) as client:
+            assert client.protocol_version == HANDSHAKE
+            sampled = await client.call_tool(
+                "everything__trigger-sampling-request", {"prompt": "hello", "maxTokens": 5}
+            )
+            elicited = await client.call_tool("everything__trigger-elicitation-request", {})
+    assert "a sampled reply" in only_text(sampled.content)
+    said = " ".join(block.text for block in elicited.content if isinstance(block, TextContent))
+    assert "Ada Lovelace" in said
+    assert asked == ["sampling", "elicitation"]
+
+
+@pytest.mark.parametrize("capability", ["sampling", "elicitation", "roots"])
+async def test_on_the_wire_discover_from_a_client_that_answers_questions_is_32022(
+    hub: Hub, capability: str
+) -> None:
+    discover = modern_post("server/discover")
+    discover["params"]["_meta"][CLIENT_CAPABILITIES_META_KEY] = {capability: {}}
+    async with (
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http,
+        http.post(hub.url(), json=discover, headers=modern_headers("server/discover")) as answer,
+    ):
+        assert answer.status == 400
+        error = (await answer.json())["error"]
+    assert error["code"] == -32022
+    assert MODERN not in error["data"]["supported"]
+    assert HANDSHAKE in error["data"]["supported"]
+    assert capability in error["message"]
+
+
 async def test_closing_a_calls_stream_cancels_the_call(hub: Hub) -> None:
     with anyio.fail_after(TEST_SECONDS):
         async with connected(hub.url(), mode="auto") as client:
@@ -117,6 +177,8 @@ async def test_closing_a_calls_stream_cancels_the_call(hub: Hub) -> None:
             )
             echoed = await client.call_tool("everything__echo", {"message": "still here"})
     assert only_text(echoed.content) == "Echo: still here"
+    # A client hanging up is no server error.
+    assert "Error handling request" not in hub.process.log_path.read_text()
 
 
 def modern_post(method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:

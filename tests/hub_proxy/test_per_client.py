@@ -30,8 +30,7 @@ def write_per_client(folder: Path) -> Path:
 async def test_each_session_has_its_own_child_until_it_closes(tmp_path: Path) -> None:
     hub = await asyncio.to_thread(start_hub, tmp_path, write_per_client)
     try:
-        _, body = await asyncio.to_thread(hub.readyz)
-        listing_pid = body["servers"]["pid"]["pid"]
+        listing_pid = (await asyncio.to_thread(hub.servers))["pid"]["pid"]
         with anyio.fail_after(TEST_SECONDS):
             async with connected(hub.url()) as first:
                 async with connected(hub.url()) as second:
@@ -39,10 +38,10 @@ async def test_each_session_has_its_own_child_until_it_closes(tmp_path: Path) ->
                         int(only_text((await client.call_tool("pid__pid", {})).content))
                         for client in (first, second, first)
                     ]
-                    _, body = await asyncio.to_thread(hub.readyz)
+                    servers = await asyncio.to_thread(hub.servers)
                 assert pids[0] == pids[2]
                 assert len({pids[0], pids[1], listing_pid}) == 3
-                assert sorted(body["servers"]["pid"]["client_pids"]) == sorted(pids[:2])
+                assert sorted(servers["pid"]["client_pids"]) == sorted(pids[:2])
                 assert await asyncio.to_thread(wait_gone, pids[1], timeout=15)
                 again = await first.call_tool("pid__pid", {})
                 assert int(only_text(again.content)) == pids[0]

@@ -21,7 +21,6 @@ from tests.hub_proxy.bridge_process import command_of, only_text
 from tests.hub_proxy.remote_server_yaml import remote_yaml
 from tests.hub_proxy.test_standalone_hub import (
     TEST_SECONDS,
-    Hub,
     connected,
     server_yaml,
     start_hub,
@@ -68,12 +67,6 @@ class Upstream:
             await asyncio.to_thread(running.__exit__, None, None, None)
 
 
-async def _readyz(hub: Hub) -> dict[str, dict[str, object]]:
-    _, body = await asyncio.to_thread(hub.readyz)
-    servers: dict[str, dict[str, object]] = body["servers"]
-    return servers
-
-
 async def test_a_remote_upstream_survives_its_own_restart(tmp_path: Path) -> None:
     remote = Upstream(tmp_path / "upstream", free_port())
     url = await remote.start()
@@ -104,7 +97,7 @@ async def test_a_remote_upstream_survives_its_own_restart(tmp_path: Path) -> Non
                 assert "MCP server remote" in failed.value.error.message
                 now = await client.call_tool("time__get_current_time", {"timezone": "UTC"})
                 assert json.loads(only_text(now.content))["timezone"] == "UTC"
-                servers = await _readyz(hub)
+                servers = await asyncio.to_thread(hub.servers)
                 assert servers["remote"]["ready"] is False
                 assert servers["time"]["ready"] is True
 
@@ -112,7 +105,7 @@ async def test_a_remote_upstream_survives_its_own_restart(tmp_path: Path) -> Non
                 await remote.start()
                 await asyncio.to_thread(
                     eventually,
-                    lambda: hub.readyz()[1]["servers"]["remote"]["ready"],
+                    lambda: hub.servers()["remote"]["ready"],
                     timeout=RECOVER_SECONDS,
                     what="the hub to reconnect to the restarted upstream",
                 )

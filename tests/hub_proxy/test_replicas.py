@@ -71,6 +71,13 @@ metadata: {name: ci-time}
 spec:
   subjects: [{kind: APIKey, name: ci}]
   rules: [{servers: [time], actions: [list, call]}]
+---
+apiVersion: mcphub.dev/v1alpha1
+kind: AccessPolicy
+metadata: {name: mallory-time}
+spec:
+  subjects: [{kind: User, name: mallory}]
+  rules: [{servers: [time], actions: [list]}]
 """
 
 

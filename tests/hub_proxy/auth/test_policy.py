@@ -451,3 +451,56 @@ def test_memories_are_bounded_and_forgetting_changes_no_answer() -> None:
             assert answers == ([False] * 4 if principal is ALICE else expected)
     assert len(ev._decisions) <= 2
     assert len(ev._grants) <= 1
+
+
+# --- whether a server is known at all -----------------------------------------------------
+
+
+def test_a_server_is_known_to_whoever_may_list_something_of_it() -> None:
+    ev = evaluator(
+        policy("p", [user("alice")], allow(servers=["time"], tools=["get_*"])),
+        policy("q", [group("admins")], allow(groups=["public"])),
+        groups=GROUPS,
+    )
+    assert ev.sees(ALICE, "time")
+    assert not ev.sees(ALICE, "everything")
+    # Through a group: its members are known, others are not.
+    assert ev.sees(BOB, "everything")
+    assert ev.sees(BOB, "time")
+    assert not ev.sees(BOB, "git")
+    assert not ev.sees(KEY, "time")
+
+
+def test_a_server_is_unknown_when_a_deny_takes_every_item_or_the_allow_names_none() -> None:
+    ev = evaluator(
+        policy("p", [user("alice")], allow(servers=["*"]), deny(servers=["time"])),
+        policy("q", [user("bob")], allow(servers=["time"], tools=[])),
+    )
+    assert ev.sees(ALICE, "everything")
+    assert not ev.sees(ALICE, "time")
+    assert not ev.sees(BOB, "time")
+
+
+def test_a_partial_deny_leaves_a_server_known() -> None:
+    ev = evaluator(
+        policy("p", [user("alice")], allow(servers=["time"]), deny(servers=["time"], tools=["*"]))
+    )
+    # Its tools are all denied, but its prompts and resources may be listed.
+    assert ev.sees(ALICE, "time")
+    only_list = {"effect": "deny", "actions": ["call"], "servers": ["time"]}
+    assert evaluator(policy("p", [user("alice")], allow(servers=["time"]), only_list)).sees(
+        ALICE, "time"
+    )
+
+
+def test_a_group_granted_by_name_is_known_even_without_members() -> None:
+    ev = evaluator(
+        policy("p", [user("alice")], allow(groups=["team-*"])),
+        policy("q", [user("bob")], allow(groups=["team-a"]), deny(groups=["team-a"])),
+        groups={"team-a": {}},
+    )
+    assert ev.sees_group(ALICE, "team-a")
+    assert ev.sees_group(ALICE, "team-b")  # not served yet: known once it is
+    assert not ev.sees_group(ALICE, "ops")
+    assert not ev.sees_group(BOB, "team-a")  # a deny of everything it publishes
+    assert not ev.sees_group(KEY, "team-a")

@@ -8,10 +8,11 @@ through a middleware that plays the part of the hub's authentication.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
 import aiohttp
 from aiohttp import web
@@ -41,16 +42,33 @@ async def owner_from_header(
     return await handler(request)
 
 
+# A request the echo session answers once released (or cancelled), after telling
+# the client on the request's own stream that it started: its stream is SSE.
+WAIT: Final = "test/wait"
+# Releases the session's waiting requests.
+RELEASE: Final = "test/release"
+# Has the session say something unprompted (on the GET stream) before answering.
+NOTIFY: Final = "test/notify"
+
+
 class EchoSession:
-    """Answers every request with who answered it."""
+    """Answers every request with who answered it (``test/wait`` once released)."""
 
     def __init__(self, peer: Peer) -> None:
         self.peer = peer
         self.methods: list[str] = []
         self.closed = False
+        self.released = asyncio.Event()
 
     async def handle_request(self, request: jsonrpc.Request) -> jsonrpc.Response:
         self.methods.append(request.method)
+        if request.method == WAIT:
+            self.peer.notify("notifications/message", {"level": "info"}, related_to=request.id)
+            await self.released.wait()
+        elif request.method == RELEASE:
+            self.released.set()
+        elif request.method == NOTIFY:
+            self.peer.notify("notifications/message", {"level": "info", "data": request.params})
         return request.respond({"session": self.peer.session_id, "method": request.method})
 
     async def handle_notification(self, notification: jsonrpc.Notification) -> None:
@@ -70,6 +88,18 @@ class Transport(Protocol):
     def __call__(
         self, sessions: SessionFactory, options: EndpointOptions | None, /
     ) -> Endpoint: ...
+
+
+class _AsDeployed(TestServer):
+    """aiohttp's test server as the hub and the bridge run it: handlers are not cancelled.
+
+    ``TestServer`` cancels a handler whose client hangs up; ``web.run_app``
+    does not, so a transport notices a gone client when it next writes, and
+    that is the path the tests must take.
+    """
+
+    async def _make_runner(self, **kwargs: Any) -> web.BaseRunner:
+        return web.AppRunner(self.app, **{**kwargs, "handler_cancellation": False})
 
 
 @dataclass(frozen=True)
@@ -101,7 +131,7 @@ async def serving(
     app = web.Application(middlewares=[owner_from_header])
     app.router.add_route("*", path, endpoint.handle)
     app.on_shutdown.append(close)
-    server = TestServer(app, host="127.0.0.1")
+    server = _AsDeployed(app, host="127.0.0.1")
     await server.start_server()
     try:
         yield Served(str(server.make_url(path)), sessions)
@@ -130,3 +160,13 @@ async def stream_status(client: RawClient, owner: str | None) -> int:
     headers = client.headers(X_Test_Owner=owner, Accept="text/event-stream")
     async with client.http.get(client.url, headers=headers) as reply:
         return reply.status
+
+
+async def endpoint_of(stream: aiohttp.ClientResponse) -> str:
+    """The URL path the legacy transport's first event tells the client to POST to."""
+    async for raw in stream.content:
+        line = raw.decode().strip()
+        if line.startswith("data:"):
+            await stream.content.readline()  # the blank line ending the event
+            return line.removeprefix("data:").strip()
+    raise AssertionError("the stream ended before its endpoint event")

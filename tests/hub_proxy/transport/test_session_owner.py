@@ -18,6 +18,7 @@ from tests.hub_proxy.bridge_process import RawClient, events
 from tests.hub_proxy.transport.echo_app import (
     Served,
     delete,
+    endpoint_of,
     initialized,
     serving,
     stream_status,
@@ -113,13 +114,3 @@ async def test_a_legacy_sse_session_takes_posts_from_its_owner_only(
         answer = await anext(events(stream))
         assert answer["id"] == PING["id"]
         assert answer["result"]["method"] == "ping"
-
-
-async def endpoint_of(stream: aiohttp.ClientResponse) -> str:
-    """The URL path the legacy transport's first event tells the client to POST to."""
-    async for raw in stream.content:
-        line = raw.decode().strip()
-        if line.startswith("data:"):
-            await stream.content.readline()  # the blank line ending the event
-            return line.removeprefix("data:").strip()
-    raise AssertionError("the stream ended before its endpoint event")
