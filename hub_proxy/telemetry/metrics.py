@@ -10,6 +10,7 @@
 | ``mcphub_tool_calls_total`` | counter | ``server``, ``tool``, ``outcome`` |
 | ``mcphub_list_changed_sent_total`` | counter | ``kind`` |
 | ``mcphub_auth_refusals_total`` | counter | ``reason`` |
+| ``mcphub_sessions_open`` | gauge | |
 
 and the bridge's own, so that a Prometheus scraping both never adds the
 bridge's requests (which come from the hub) to the hub's:
@@ -27,8 +28,10 @@ the bridge); ``mcphub_upstream_*``
 what the hub sent on to which of its servers, as the hub saw it (network
 and the server's time together).  The hub also exports
 ``mcphub_upstream_up`` and ``mcphub_upstream_restarts_total`` (per server,
-read from the upstreams when scraped), ``mcphub_sessions_open`` and the
-audit's ``mcphub_access_decisions_total``.
+read from the upstreams when scraped: :mod:`hub_proxy.status`) and the
+audit's ``mcphub_access_decisions_total``.  ``mcphub_sessions_open`` is read
+from the session table when scraped, so that opening a session costs nothing
+more.
 
 Every label value comes from a bounded set, never from what a client typed:
 
@@ -135,6 +138,10 @@ LIST_CHANGED_SENT: Final = Counter(
     "mcphub_list_changed_sent_total",
     "list_changed notifications sent to clients, by kind (tools, prompts, resources)",
     ["kind"],
+)
+SESSIONS_OPEN: Final = Gauge(
+    "mcphub_sessions_open",
+    "MCP sessions open (streamable HTTP and legacy SSE), as the limits count them",
 )
 AUTH_REFUSALS: Final = Counter(
     "mcphub_auth_refusals_total",
