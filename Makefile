@@ -4,7 +4,7 @@
 #   make lint   ruff (lint + format check) and mypy --strict
 #   make crds   regenerate crds/*.yaml from the API models
 #   make lock   re-resolve requirements*.lock after a change of pyproject.toml
-#   make chart-files  copy manifests/monitoring's alerts and dashboard into the Helm chart
+#   make chart-files  copy what kustomize ships and the Helm chart reads into the chart
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -79,6 +79,7 @@ crds: $(VENV)/.installed
 
 # Helm reads no file outside its chart, so the chart carries copies (a test
 # fails when they drift from what kustomize ships).
-chart-files:
+chart-files: crds
 	cp manifests/monitoring/prometheusrule.yaml manifests/monitoring/dashboards/mcphub.json \
 		manifests/helm/mcphub/files/monitoring/
+	cp manifests/rbac/peering.yaml manifests/helm/mcphub/files/rbac/

@@ -11,7 +11,6 @@ is :mod:`tests.manifests.test_monitored_metrics`'s to show.
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -20,14 +19,12 @@ import pytest
 import yaml
 
 from tests.manifests.helm import CHART, helm
+from tests.manifests.monitoring import DASHBOARD, MONITORING, dashboard_queries, rule_groups
 from tests.testbed.go_tools import PROMTOOL, run
 from tests.testbed.kube import ControlPlane
 from tests.testbed.manifests import MANIFESTS, kustomize
 from tests.testbed.prometheus_operator import crd_files
 
-MONITORING = MANIFESTS / "monitoring"
-RULES = MONITORING / "prometheusrule.yaml"
-DASHBOARD = MONITORING / "dashboards" / "mcphub.json"
 RULE_TESTS = Path(__file__).parent / "monitoring_rules_test.yaml"
 DASHBOARD_CONFIGMAP = "mcphub-grafana-dashboard"
 ALL_ON = {
@@ -37,30 +34,6 @@ ALL_ON = {
         "grafanaDashboard": {"enabled": True},
     }
 }
-# Grafana's variables, replaced by what a query would get for "all".
-_VARIABLES = {"$__rate_interval": "5m", "$namespace": ".*", "$server": ".*"}
-
-
-def rule_groups() -> list[dict[str, Any]]:
-    groups: list[dict[str, Any]] = yaml.safe_load(RULES.read_text())["spec"]["groups"]
-    return groups
-
-
-def dashboard_queries() -> list[str]:
-    """Every PromQL expression of the dashboard's panels, Grafana's variables filled in."""
-    dashboard = json.loads(DASHBOARD.read_text())
-    expressions = [
-        target["expr"] for panel in dashboard["panels"] for target in panel.get("targets", [])
-    ]
-    for variable in dashboard["templating"]["list"]:
-        if variable["type"] == "query":
-            # label_values(SELECTOR, LABEL): the selector is PromQL.
-            found = re.fullmatch(r"label_values\((.*), *\w+\)", variable["query"]["query"])
-            assert found, variable["query"]
-            expressions.append(found.group(1))
-    for name, value in _VARIABLES.items():
-        expressions = [expression.replace(name, value) for expression in expressions]
-    return expressions
 
 
 def test_the_rules_parse_and_fire_when_their_unit_tests_say(tmp_path: Path) -> None:
@@ -114,14 +87,6 @@ def test_every_panel_asks_the_chosen_data_source() -> None:
     }
     ids = [panel["id"] for panel in dashboard["panels"]]
     assert len(ids) == len(set(ids))
-
-
-def test_the_charts_copies_are_what_kustomize_ships() -> None:
-    copies = CHART / "files" / "monitoring"
-    assert (copies / RULES.name).read_bytes() == RULES.read_bytes(), "run `make chart-files`"
-    assert (copies / DASHBOARD.name).read_bytes() == DASHBOARD.read_bytes(), (
-        "run `make chart-files`"
-    )
 
 
 def _chart(folder: Path, values: dict[str, Any]) -> list[dict[str, Any]]:
