@@ -443,12 +443,14 @@ async def test_another_issuers_alice_is_not_alice(guarded: Guarded) -> None:
         "get_current_time"
     }
     impostor = credentials(guarded.jwks_user("alice", []))
-    assert await tools(guarded.hub.url("/mcp/time"), impostor) == set()
-    refused = await call(guarded.hub.url("/mcp/time"), "get_current_time", impostor)
-    assert refused.error["message"] == "Unknown tool: get_current_time"
+    # To the impostor /mcp/time is a name that does not exist, and /mcp shows nothing.
+    assert (await initialize(guarded.hub.url("/mcp/time"), impostor)).status == 404
+    assert await tools(guarded.hub.url("/mcp"), impostor) == set()
+    refused = await call(guarded.hub.url("/mcp"), "time__get_current_time", impostor)
+    assert refused.error["message"] == "Unknown tool: time__get_current_time"
     # Groups alike: the HS256 issuer's team-a is not the JWKS issuer's, which narrow is for.
     carol = credentials(guarded.alice(sub="carol", groups=["team-a"]))
-    assert await tools(guarded.hub.url("/mcp/narrow"), carol) == set()
+    assert (await initialize(guarded.hub.url("/mcp/narrow"), carol)).status == 404
     bob = credentials(guarded.jwks_user("bob", ["team-a"]))
     assert await tools(guarded.hub.url("/mcp/narrow"), bob) == {"time__get_current_time"}
 

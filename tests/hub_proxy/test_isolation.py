@@ -305,11 +305,12 @@ async def test_an_upstream_restart_asks_no_client_anything(isolated: Isolated) -
             before = _pid_of_role("shared")
             assert before is not None
             os.kill(before, signal.SIGKILL)
+            alice_sees = {"X-API-Key": KEYS["alice"]}
             await asyncio.to_thread(
                 eventually,
                 lambda: (
                     _pid_of_role("shared") not in (None, before)
-                    and isolated.hub.readyz()[1]["servers"]["shared"]["ready"]
+                    and isolated.hub.status(alice_sees)[1]["servers"]["shared"]["ready"]
                 ),
                 timeout=TEST_SECONDS / 2,
                 what="the shared child to be back",

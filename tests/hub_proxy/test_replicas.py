@@ -76,7 +76,7 @@ apiVersion: mcphub.dev/v1alpha1
 kind: AccessPolicy
 metadata: {name: mallory-time}
 spec:
-  subjects: [{kind: User, name: mallory}]
+  subjects: [{kind: User, name: "hs:mallory"}]
   rules: [{servers: [time], actions: [list]}]
 """
 

@@ -51,7 +51,7 @@ apiVersion: mcphub.dev/v1alpha1
 kind: AccessPolicy
 metadata: {name: time-for-all}
 spec:
-  subjects: [{kind: APIKey, name: bob}, {kind: User, name: alice}]
+  subjects: [{kind: APIKey, name: bob}, {kind: User, name: "hs:alice"}]
   rules: [{servers: [time], actions: [list, call]}]
 """
 

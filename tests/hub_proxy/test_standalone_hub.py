@@ -13,6 +13,7 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -27,7 +28,13 @@ from mcp.shared.exceptions import MCPError
 from mcp.types import ToolListChangedNotification
 
 from tests.hub_proxy.bridge_process import command_of, only_text, wait_gone
-from tests.testbed.conformance_server import ScenarioOutcome, conformance_stdio, run_server_suite
+from tests.hub_proxy.remote_server_yaml import remote_yaml
+from tests.testbed.conformance_server import (
+    ScenarioOutcome,
+    conformance_stdio,
+    run_server_suite,
+    running_conformance_server,
+)
 from tests.testbed.mcp_servers import everything_stdio, time_stdio
 from tests.testbed.paths import REPO_ROOT
 from tests.testbed.processes import ManagedProcess, free_port, port_is_open
@@ -306,21 +313,38 @@ async def test_an_upstreams_list_changed_reaches_the_sessions_that_see_it(tmp_pa
         await asyncio.to_thread(hub.process.stop)
 
 
-def write_conformance_config(folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    server = conformance_stdio()
-    (folder / "conformance.yaml").write_text(server_yaml("conformance", command_of(server)))
-    return folder
+def conformance_config(definition: str) -> Callable[[Path], Path]:
+    def write(folder: Path) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "conformance.yaml").write_text(definition)
+        return folder
+
+    return write
 
 
-def test_a_lone_servers_path_passes_the_official_conformance_suite(tmp_path: Path) -> None:
+@contextmanager
+def conformance_upstream(how: str, tmp_path: Path) -> Iterator[str]:
+    """The conformance server's MCPServer definition: a stdio child, or a remote HTTP server."""
+    if how == "stdio":
+        yield server_yaml("conformance", command_of(conformance_stdio()))
+        return
+    with running_conformance_server(tmp_path / "upstream") as url:
+        yield remote_yaml("conformance", url)
+
+
+@pytest.mark.parametrize("upstream", ["stdio", "remote"])
+def test_a_lone_servers_path_passes_the_official_conformance_suite(
+    tmp_path: Path, upstream: str
+) -> None:
     """The suite's server scenarios, against the hub's /mcp/{server} in front of a server that
-    passes them on its own: whatever fails here is the hub's doing."""
-    hub = start_hub(tmp_path, write_conformance_config)
-    try:
-        outcomes = run_server_suite(hub.url("/mcp/conformance"), tmp_path / "results")
-    finally:
-        hub.process.stop()
+    passes them on its own -- a stdio child, or a remote streamable-HTTP server whose streams
+    the hub resumes: whatever fails here is the hub's doing."""
+    with conformance_upstream(upstream, tmp_path) as definition:
+        hub = start_hub(tmp_path, conformance_config(definition))
+        try:
+            outcomes = run_server_suite(hub.url("/mcp/conformance"), tmp_path / "results")
+        finally:
+            hub.process.stop()
     assert len(outcomes) >= 30
     # Every one, the server's known failures included: the hub's own streams are
     # resumable whatever the version header of a request in the session says.
