@@ -4,6 +4,7 @@
 #   make lint   ruff (lint + format check) and mypy --strict
 #   make crds   regenerate crds/*.yaml from the API models
 #   make lock   re-resolve requirements*.lock after a change of pyproject.toml
+#   make chart-files  copy what kustomize ships and the Helm chart reads into the chart
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -21,7 +22,7 @@ UV := $(or $(shell command -v uv 2>/dev/null),$(UV_HOME)/bin/uv)
 UV_PIP = $(UV) pip install --quiet --python $(BIN)/python
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: run test lint format testbed crds lock
+.PHONY: run test lint format testbed crds lock chart-files
 
 $(UV_HOME)/bin/uv:
 	$(PYTHON) -m pip install --disable-pip-version-check --root-user-action=ignore -q \
@@ -75,3 +76,10 @@ test: testbed lint
 crds: $(VENV)/.installed
 	$(BIN)/python -m mcphub_api.crd
 	cp crds/mcphub.dev_*.yaml manifests/helm/mcphub/files/crds/
+
+# Helm reads no file outside its chart, so the chart carries copies (a test
+# fails when they drift from what kustomize ships).
+chart-files: crds
+	cp manifests/monitoring/prometheusrule.yaml manifests/monitoring/dashboards/mcphub.json \
+		manifests/helm/mcphub/files/monitoring/
+	cp manifests/rbac/peering.yaml manifests/helm/mcphub/files/rbac/

@@ -32,9 +32,12 @@ The web dashboard is served at ``/ui`` under the same sign-in and policies
 offline model unless ``--database-url`` (PostgreSQL with pgvector, shared by
 replicas) or ``--embedding-url`` (an OpenAI-compatible API) say otherwise.
 
-An invalid folder or access-control setting at start is exit status 2 with
-every problem listed: the same contract as a command-line usage error, because
-the configuration is the command line of a standalone hub.
+Tracing is configured by the standard ``OTEL_*`` environment variables (see
+:mod:`mcphub_runtime.tracing`).
+
+An invalid folder, access-control or tracing setting at start is exit status 2
+with every problem listed: the same contract as a command-line usage error,
+because the configuration is the command line of a standalone hub.
 """
 
 from __future__ import annotations
@@ -78,7 +81,7 @@ from hub_proxy.transport.sessions import (
 )
 from hub_proxy.upstreams import Upstreams
 from mcphub_api.errors import LoadError
-from mcphub_runtime import cli, logs
+from mcphub_runtime import cli, logs, tracing
 
 EXAMPLE_CONFIG: Final = Path(__file__).parent / "examples" / "standalone"
 # Long enough for running calls to get their answers, short enough for a restart.
@@ -151,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
         limits = SessionLimits(
             args.max_sessions, args.max_sessions_per_principal, args.session_idle_timeout
         )
+        # Before the app: it installs tracing's middleware only if tracing is on.
+        traces = tracing.configure("mcphub-hub")
     except (AuthConfigError, OSError, ValueError) as exc:
         print(f"mcphub-hub: {exc}", file=sys.stderr)
         return 2
@@ -175,15 +180,23 @@ def main(argv: list[str] | None = None) -> int:
         mount_dashboard(app, access, session_key, dashboard)
     if reviews is not None:
         app.on_cleanup.append(lambda _app: reviews.close())
-    web.run_app(
-        app,
-        host=args.host,
-        port=args.port,
-        access_log=None,
-        shutdown_timeout=_HTTP_SHUTDOWN_SECONDS,
-        print=None,
-    )
+    _serve(app, args, traces)
     return 0
+
+
+def _serve(app: web.Application, args: argparse.Namespace, traces: tracing.Tracing) -> None:
+    """Serve until stopped, then export the spans still queued."""
+    try:
+        web.run_app(
+            app,
+            host=args.host,
+            port=args.port,
+            access_log=None,
+            shutdown_timeout=_HTTP_SHUTDOWN_SECONDS,
+            print=None,
+        )
+    finally:
+        traces.shutdown()
 
 
 def _session_arguments(parser: argparse.ArgumentParser) -> None:

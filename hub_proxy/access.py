@@ -32,8 +32,9 @@ request answered 4xx (an unknown scope, a malformed body, a session that is
 not the caller's) is logged as ``request refused`` by ``hub_proxy.access``
 with its status and the reason the client was told, as is a failed
 authentication (``authentication refused``, with the reason the client was
-not told); a JSON-RPC request answered with an error (a name that does not
-resolve, a URI refused) is audited by the session through :meth:`AccessControl.refused`.
+not told, and a count in ``mcphub_auth_refusals_total`` by kind); a
+JSON-RPC request answered with an error (a name that does not resolve, a URI
+refused) is audited by the session through :meth:`AccessControl.refused`.
 
 Every decision, and the end of every call it allowed (:meth:`AccessControl.called`),
 is also told to :attr:`AccessControl.activity`, the in-memory record of what
@@ -75,6 +76,7 @@ from hub_proxy.auth.policy import Action, Decision, Evaluator, Groups, Item, Ite
 from hub_proxy.auth.principal import Principal
 from hub_proxy.catalog import Catalog
 from hub_proxy.live import LiveCatalog
+from hub_proxy.telemetry.metrics import AUTH_REFUSALS
 from hub_proxy.transport import CREDENTIAL_EXPIRES, OWNER, jsonrpc
 from mcphub_api import AccessPolicy
 
@@ -88,6 +90,12 @@ PROTECTED_PREFIXES: Final = ("/mcp", "/sse", "/status")
 RESOURCE_NAME: Final = "mcphub"
 # Paths and reasons are the client's to choose: logged this far, no further.
 REASON_LOGGED: Final = 300
+# The refusal counter's reason label, by the RFC 6750 error code of the challenge.
+_REFUSAL_REASONS: Final = {
+    None: "missing",
+    "invalid_token": "invalid",
+    "invalid_request": "malformed",
+}
 
 logger = logging.getLogger(__name__)
 
@@ -180,11 +188,13 @@ class AccessControl:
                     "authentication refused",
                     extra={"path": request.path, "reason": refusal.reason, "peer": request.remote},
                 )
+                AUTH_REFUSALS.labels(_REFUSAL_REASONS[refusal.error]).inc()
                 return self._unauthorized(request, refusal)
             except AuthUnavailableError as unavailable:
                 # Not a 401: the credentials may be fine, and a client told 401 would
                 # throw them away for new ones that fail the same way.
                 logger.warning("cannot check credentials now", extra={"reason": str(unavailable)})
+                AUTH_REFUSALS.labels("unavailable").inc()
                 return _refusal(503, f"credentials cannot be checked now: {unavailable}", {})
             request[OWNER] = principal.key
             expires = self._expiry(request.headers)

@@ -72,6 +72,10 @@ from hub_proxy.live import LiveCatalog, follow_cluster, watch_folder
 from hub_proxy.session import session_factory
 from hub_proxy.smart import SmartRouting, underlying
 from hub_proxy.status import Status, export_metrics, metrics, metrics_listener
+from hub_proxy.telemetry import metrics as measures
+from hub_proxy.telemetry.instrumented import instrumented, middlewares
+from hub_proxy.telemetry.mcp import Attributes, principal_attributes
+from hub_proxy.telemetry.metrics import SESSIONS_OPEN
 from hub_proxy.transport import (
     EndpointOptions,
     SessionFactory,
@@ -110,7 +114,7 @@ def create_app(
     serve each other's sessions.  ``metrics_at`` (host, port) serves
     ``/metrics`` on a listener of its own instead of beside the endpoints.
     """
-    app = web.Application(middlewares=[access.middleware])
+    app = web.Application(middlewares=[*middlewares(), access.middleware])
     app.on_cleanup.append(access.close)
     app[CATALOG] = live
     app[UPSTREAMS] = upstreams
@@ -130,6 +134,7 @@ def create_app(
     # credentials end their sessions wherever they are.  The hub's streams are
     # resumable (SEP-1699), so that its clients lose nothing it would not.
     sessions = base.sessions if base.sessions is not None else Sessions()
+    SESSIONS_OPEN.set_function(sessions.__len__)
     base = dataclasses.replace(base, sessions=sessions, resumable_streams=True)
     access.on_revoked(lambda owners: sessions.end_owned_by(owners, "its credentials were revoked"))
     for prefix, transport in (
@@ -234,7 +239,8 @@ class _Endpoints:
                 if self._smart is not None and key not in self._live.current.scopes
                 else session_factory(key, self._live, self._upstreams, self._access)
             )
-            endpoint = self._by_key[key] = self._transport(key, factory)
+            measured = instrumented(factory, measures.HUB, _caller_attributes)
+            endpoint = self._by_key[key] = self._transport(key, measured)
         return await endpoint.handle(request)
 
     def _known(self, key: str, catalog: Catalog) -> bool:
@@ -293,6 +299,10 @@ def _report_failure(task: asyncio.Task[None]) -> None:
 
 async def healthz(_request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
+
+
+def _caller_attributes() -> Attributes:
+    return principal_attributes(caller().key)
 
 
 def unknown_scope(name: str) -> web.Response:

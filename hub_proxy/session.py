@@ -73,6 +73,11 @@ replaced under the same name gets a new multiplexer session on next use.
 The multiplexer gives an upstream's ``list_changed`` to all of its sessions;
 the relay drops those, because the hub sends its own once it has re-listed --
 sooner would make the client re-list a stale cache.
+
+Every request sent upstream goes through
+:func:`~hub_proxy.telemetry.instrumented.upstream_call`, which counts it per
+server and outcome and, while tracing is on, makes it a CLIENT span whose
+context travels upstream; every ``list_changed`` the hub sends is counted.
 """
 
 from __future__ import annotations
@@ -94,6 +99,8 @@ from hub_proxy.auth.principal import Principal
 from hub_proxy.canonical import InvalidNameError, canonical_uri, check_name
 from hub_proxy.catalog import Catalog, Scope
 from hub_proxy.live import LiveCatalog
+from hub_proxy.telemetry.instrumented import upstream_call
+from hub_proxy.telemetry.metrics import LIST_CHANGED_SENT
 from hub_proxy.transport import Peer, Session, SessionFactory, jsonrpc
 from hub_proxy.upstream.base import SERVER_UNAVAILABLE
 from hub_proxy.upstream.router import task_not_found
@@ -484,7 +491,7 @@ class HubSession:
 
     async def _forward(self, server: str, request: jsonrpc.Request) -> jsonrpc.Response:
         self._principal = caller()
-        answer = await self._link(server).handle_request(request)
+        answer = await upstream_call(server, request, self._link(server).handle_request)
         if isinstance(answer, jsonrpc.Error) and answer.code == SERVER_UNAVAILABLE:
             return replace(answer, message=f"MCP server {server} is unavailable: {answer.message}")
         return answer
@@ -513,12 +520,16 @@ class HubSession:
 
     def _changed(self, server: str, kind: str) -> None:
         if server in self._scope.servers:
-            self._peer.notify(f"notifications/{kind}/list_changed")
+            self._list_changed(kind)
 
     def _replaced(self, old: Catalog, new: Catalog) -> None:
         if _scope_of(old, self._key) != _scope_of(new, self._key) or self._access.changed(old, new):
             for kind in sorted(KINDS):
-                self._peer.notify(f"notifications/{kind}/list_changed")
+                self._list_changed(kind)
+
+    def _list_changed(self, kind: str) -> None:
+        self._peer.notify(f"notifications/{kind}/list_changed")
+        LIST_CHANGED_SENT.labels(kind).inc()
 
 
 # By method; one table for every session, as an idle session should cost little.

@@ -11,6 +11,9 @@ For tests and local use, the bridge starts the server itself::
 
 SIGTERM or SIGINT closes the HTTP sessions, stops a spawned server (SIGTERM,
 then SIGKILL after ``--stop-timeout``) and exits 0.
+
+Tracing is configured by the standard ``OTEL_*`` environment variables (see
+:mod:`hub_proxy.telemetry.tracing`); settings it cannot honour are exit status 2.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from hub_proxy.upstream.base import Channel, ChannelError
 from hub_proxy.upstream.multiplexer import Multiplexer
 from hub_proxy.upstream.stdio import FifoChannel, SpawnChannel
 from hub_proxy.upstream.supervisor import Timeouts
-from mcphub_runtime import cli, logs
+from mcphub_runtime import cli, logs, tracing
 
 # Seconds aiohttp waits for handlers after the sessions were closed; they end at once.
 _HTTP_SHUTDOWN_SECONDS = 5.0
@@ -148,7 +151,15 @@ async def serve(args: argparse.Namespace, command: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     args, command = parse_args(sys.argv[1:] if argv is None else argv)
     logs.configure(args.log_level, args.log_format)
-    return asyncio.run(serve(args, command))
+    try:
+        traces = tracing.configure("mcphub-bridge")
+    except tracing.TracingConfigError as exc:
+        print(f"mcphub-bridge: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(serve(args, command))
+    finally:
+        traces.shutdown()
 
 
 if __name__ == "__main__":

@@ -15,6 +15,9 @@ nothing more, on one keep-alive :class:`aiohttp.ClientSession` per lifetime:
   :class:`~hub_proxy.upstream.base.Related` to it;
 * ``Mcp-Session-Id`` from the ``initialize`` answer and ``MCP-Protocol-Version``
   from its result go on every later request;
+* a request whose ``params._meta`` carries trace context (the hub's span, when
+  tracing is on) carries it in the W3C headers too, for whatever reads only
+  headers: the server's HTTP instrumentation, a proxy on the way;
 * a GET stream carries what the server sends on its own, if it offers one,
   handed over as related to no request;
 * DELETE ends the session when the hub closes the link.
@@ -50,6 +53,7 @@ from typing import Any, Final
 import aiohttp
 
 from hub_proxy.catalog import RemoteTarget
+from hub_proxy.telemetry.mcp import trace_headers
 from hub_proxy.transport import jsonrpc
 from hub_proxy.upstream.base import SESSION_EXPIRED, QueuedLink, UnreadableError, describe_loss
 
@@ -134,8 +138,10 @@ class StreamableHttpLink(QueuedLink):
         )
         carried = _SESSION_HEADER in self._headers
         data = jsonrpc.encode(message)
+        traced = trace_headers(message)
+        headers = {**self._headers, **traced} if traced else self._headers
         try:
-            async with self._http.post(self._url, data=data, headers=self._headers) as answer:
+            async with self._http.post(self._url, data=data, headers=headers) as answer:
                 if await self._expired(answer, carried):
                     return
                 if answer.status >= _BAD_REQUEST:

@@ -16,6 +16,12 @@ Status is written only when it changed (timestamps aside), and every
 condition transition becomes a Kubernetes Event on the object -- except a
 condition other than Ready appearing in its normal state, which says nothing
 new and would cost an API request per condition per new object.
+
+While tracing is on (``OTEL_*``, see :mod:`mcphub_runtime.tracing`), every
+pass is a span, ``reconcile {kind}``, and each MCP verification a CLIENT
+span, ``verify``, within it, whose context the verification's HTTP requests
+carry: the server's own spans (a traced bridge's, a traced hub's) join the
+operator's trace.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import datetime
 import functools
 import logging
 import time
+import urllib.parse
 from collections.abc import Awaitable, Coroutine, Iterable, Mapping
 from typing import Any, Protocol, TypeVar
 
@@ -32,6 +39,7 @@ import kopf
 import pydantic
 from aiohttp import web
 from kubernetes.config import config_exception as kube_config
+from opentelemetry.trace import SpanKind
 
 from mcphub_api import GROUP, VERSION, AccessPolicy, MCPGroup, MCPServer
 from mcphub_operator import metrics, serving
@@ -47,7 +55,7 @@ from mcphub_operator.core.conditions import (
 from mcphub_operator.core.verification import Inventory, VerificationError, verify
 from mcphub_operator.peering import Leadership
 from mcphub_operator.slots import Slots
-from mcphub_runtime import retry
+from mcphub_runtime import retry, tracing
 from mcphub_runtime.kube import ConflictError, KubeClient, connection, resource_path
 
 logger = logging.getLogger(__name__)
@@ -137,8 +145,10 @@ async def _converge_status(
     status changed, the pass is recomputed from the newer facts.
     """
     started = time.monotonic()
+    metadata = body["metadata"]
     try:
-        status = await _converge_locked(memo, kind, plural, body, compute)
+        with tracing.span(f"reconcile {kind}", attributes=_object_attributes(kind, metadata)):
+            status = await _converge_locked(memo, kind, plural, body, compute)
     except Exception:
         metrics.RECONCILES.labels(kind, "error").inc()
         raise
@@ -146,6 +156,14 @@ async def _converge_status(
         metrics.RECONCILE_SECONDS.labels(kind).observe(time.monotonic() - started)
     metrics.RECONCILES.labels(kind, "success").inc()
     return status
+
+
+def _object_attributes(kind: str, metadata: Mapping[str, Any]) -> dict[str, str]:
+    return {
+        "k8s.namespace.name": metadata["namespace"],
+        "mcphub.kind": kind,
+        "mcphub.object": f"{metadata['namespace']}/{metadata['name']}",
+    }
 
 
 async def _converge_locked(
@@ -240,8 +258,19 @@ async def _bounded_verify(slots: Slots, routine: bool, url: str, **options: Any)
     # the operator's own queue when hundreds of servers appear at once.
     async with slots.hold(routine=routine):
         started = time.monotonic()
+        address = urllib.parse.urlsplit(url)
+        port = address.port or (443 if address.scheme == "https" else 80)
+        where: dict[str, str | int] = {
+            "server.address": address.hostname or "",
+            "server.port": port,
+        }
         try:
-            inventory = await verify(url, **options)
+            with tracing.span("verify", SpanKind.CLIENT, where) as span:
+                try:
+                    inventory = await verify(url, **options)
+                except VerificationError as exc:
+                    span.set_attribute("mcphub.verification.result", exc.reason)
+                    raise
         except VerificationError as exc:
             metrics.VERIFICATIONS.labels(metrics.result_label(exc.reason)).inc()
             raise

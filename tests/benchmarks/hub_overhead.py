@@ -51,7 +51,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -131,9 +131,13 @@ def running_hub(config: Path, log_dir: Path, ready_seconds: float) -> Iterator[i
 
 @contextlib.contextmanager
 def hub_process(
-    config: Path, log_dir: Path, ready_seconds: float, flags: Sequence[str] = ()
+    config: Path,
+    log_dir: Path,
+    ready_seconds: float,
+    flags: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[tuple[int, ManagedProcess]]:
-    """The hub on ``config`` with ``flags``, its port and process, once /readyz is 200.
+    """The hub on ``config`` with ``flags`` and ``env``, its port and process, once /readyz is 200.
 
     Callers come without credentials and one policy lets them do everything,
     so each call still pays for authentication and the access decision, as in
@@ -143,7 +147,7 @@ def hub_process(
     port = free_port()
     argv = [sys.executable, "-m", "hub_proxy", "--config", str(config), "--port", str(port)]
     argv += ["--anonymous", *flags]
-    process = ManagedProcess("hub", argv, log_dir=log_dir, cwd=REPO_ROOT)
+    process = ManagedProcess("hub", argv, log_dir=log_dir, cwd=REPO_ROOT, env=env)
     try:
         process.wait_until(lambda: port_is_open(port), timeout=START_SECONDS, what="listening")
         process.wait_until(lambda: readyz(port) == 200, timeout=ready_seconds, what="/readyz")

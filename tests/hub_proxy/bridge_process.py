@@ -67,15 +67,19 @@ def command_of(server: StdioServerParameters) -> list[str]:
 
 @contextmanager
 def running_bridge(
-    log_dir: Path, *args: str, command: Sequence[str] = (), wait_ready: bool = True
+    log_dir: Path,
+    *args: str,
+    command: Sequence[str] = (),
+    wait_ready: bool = True,
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[Bridge]:
-    """Start ``python -m hub_proxy.bridge`` with ``args`` and ``-- command`` (if any)."""
+    """Start ``python -m hub_proxy.bridge`` with ``args``, ``-- command`` (if any) and ``env``."""
     port = free_port()
     argv = [sys.executable, "-m", "hub_proxy.bridge", "--host", "127.0.0.1", "--port", str(port)]
     argv += [*args, "--stop-timeout", "5"]
     if command:
         argv += ["--", *command]
-    process = ManagedProcess("bridge", argv, log_dir=log_dir)
+    process = ManagedProcess("bridge", argv, log_dir=log_dir, env=env)
     bridge = Bridge(process, port)
     try:
         process.wait_until(lambda: port_is_open(port), timeout=START_TIMEOUT_SECONDS, what="port")

@@ -146,8 +146,9 @@ def start_hub(
     *,
     args: Sequence[str] = (),
     open_access: bool = True,
+    env: Mapping[str, str] | None = None,
 ) -> Hub:
-    """A hub serving the folder ``write`` makes, with ``args``; ready when this returns.
+    """A hub serving the folder ``write`` makes, with ``args`` and ``env``; ready on return.
 
     With ``open_access``, anonymous callers may see and do everything (``--anonymous``
     and :data:`OPEN_ACCESS`), as tests of anything but access control want.
@@ -159,7 +160,7 @@ def start_hub(
         (config / "open-access.yaml").write_text(OPEN_ACCESS)
         argv.append("--anonymous")
     # From the repository root: the conformance server runs as ``python -m tests...``.
-    process = ManagedProcess("hub", argv, log_dir=tmp, cwd=REPO_ROOT)
+    process = ManagedProcess("hub", argv, log_dir=tmp, cwd=REPO_ROOT, env=env)
     hub = Hub(process, port)
     process.wait_until(lambda: port_is_open(port), timeout=START_SECONDS, what="listening")
     process.wait_until(lambda: hub.readyz()[0] == 200, timeout=READY_SECONDS, what="/readyz 200")

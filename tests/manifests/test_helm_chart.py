@@ -89,6 +89,20 @@ def test_the_charts_crds_are_the_generated_ones() -> None:
     assert shipped == generated, "run `make crds`: it copies the CRDs into the chart"
 
 
+@pytest.mark.parametrize(
+    ("shipped", "copy"),
+    [
+        ("monitoring/prometheusrule.yaml", "monitoring/prometheusrule.yaml"),
+        ("monitoring/dashboards/mcphub.json", "monitoring/mcphub.json"),
+        ("rbac/peering.yaml", "rbac/peering.yaml"),
+    ],
+)
+def test_the_charts_copies_are_what_kustomize_ships(shipped: str, copy: str) -> None:
+    """Helm reads no file outside its chart, so it renders copies of these."""
+    copied = (CHART / "files" / copy).read_bytes()
+    assert copied == (MANIFESTS / shipped).read_bytes(), "run `make chart-files`"
+
+
 def _identity(doc: dict[str, Any]) -> tuple[str, str, str]:
     return doc["kind"], doc["metadata"].get("namespace", ""), doc["metadata"]["name"]
 
@@ -232,6 +246,7 @@ def test_without_peering_one_standalone_operator_and_nothing_of_kopf_peering(
         ({"monitoring": {"serviceMonitor": {"enabled": True}}}, "serviceMonitor"),
         # Two standalone operators would both handle every object.
         ({"operator": {"peering": {"enabled": False}}}, "replicas"),
+        ({"monitoring": {"podMonitors": {"interval": "often"}}}, "interval"),
     ],
 )
 def test_the_schema_refuses_values_the_chart_cannot_honour(

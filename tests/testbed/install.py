@@ -11,8 +11,10 @@ second run costs seconds.  The steps:
   ships the binary), ``server-everything``, the conformance suite, the
   TypeScript SDK (for its client) and axe-core (for the dashboard's tests);
 * the Kubernetes control plane, compiled from Go modules (see ``kube_build``);
-* the tools that check the deployment files -- helm, gopher-lua, Starlark --
-  compiled from Go modules too (see ``go_tools``);
+* the tools that check the deployment files -- helm, gopher-lua, Starlark,
+  promtool -- compiled from Go modules too (see ``go_tools``);
+* an OpenTelemetry Collector that receives the programs' spans, likewise
+  (see ``otel_collector``);
 * Debian's ``chromium`` and ``chromium-driver``, which the dashboard's browser
   tests drive (installed with apt-get when either is missing: the browser is
   never downloaded at run time);
@@ -36,7 +38,7 @@ import venv
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from tests.testbed import go_tools, kstatus, kube_build
+from tests.testbed import go_tools, kstatus, kube_build, otel_collector
 from tests.testbed.errors import TestbedError
 from tests.testbed.paths import REPO_ROOT, cache_dir
 
@@ -188,7 +190,8 @@ SERVER_STEPS: dict[str, Callable[[], object]] = {
 STEPS: dict[str, Callable[[], object]] = {
     **SERVER_STEPS,
     "kubernetes control plane": kube_build.ensure_built,
-    "go tools (helm, glua, starlark)": go_tools.ensure_built,
+    "go tools (helm, glua, starlark, promtool)": go_tools.ensure_built,
+    "opentelemetry collector": otel_collector.ensure_built,
     "browser": ensure_browser,
     "kstatus": kstatus.ensure_built,
 }

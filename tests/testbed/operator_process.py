@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import sys
-import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
-
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.testbed.kube import ControlPlane
 from tests.testbed.paths import REPO_ROOT
 from tests.testbed.processes import ManagedProcess, free_port, port_is_open
+from tests.testbed.scraping import Samples, samples
 
 OPERATOR_VERIFY_INTERVAL = 2.0
-# A metric sample's name and labels (sorted pairs), and its value.
-Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
 def operator_kubeconfig(plane: ControlPlane, folder: Path) -> Path:
@@ -37,7 +34,13 @@ def operator_kubeconfig(plane: ControlPlane, folder: Path) -> Path:
 class OperatorProcess(ManagedProcess):
     """The operator process, and the port of its /healthz and /metrics."""
 
-    def __init__(self, plane: ControlPlane, log_dir: Path, extra: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        plane: ControlPlane,
+        log_dir: Path,
+        extra: tuple[str, ...],
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self.port = free_port()
         super().__init__(
             "operator",
@@ -50,7 +53,7 @@ class OperatorProcess(ManagedProcess):
                 f"--port={self.port}",
                 *extra,
             ],
-            env={"KUBECONFIG": str(operator_kubeconfig(plane, log_dir))},
+            env={**(env or {}), "KUBECONFIG": str(operator_kubeconfig(plane, log_dir))},
             log_dir=log_dir,
         )
 
@@ -59,18 +62,17 @@ class OperatorProcess(ManagedProcess):
 
     def metrics(self) -> Samples:
         """Every sample at its /metrics, by name and sorted labels."""
-        with urllib.request.urlopen(self.url("/metrics"), timeout=10) as response:  # noqa: S310
-            text = response.read().decode()
-        return {
-            (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-            for family in text_string_to_metric_families(text)
-            for sample in family.samples
-        }
+        return samples(self.url("/metrics"))
 
 
-def start_operator(plane: ControlPlane, log_dir: Path, *extra: str) -> OperatorProcess:
-    """The operator as a real process, as its container runs it, until its /healthz answers."""
-    operator = OperatorProcess(plane, log_dir, extra)
+def start_operator(
+    plane: ControlPlane, log_dir: Path, *extra: str, env: Mapping[str, str] | None = None
+) -> OperatorProcess:
+    """The operator as a real process, as its container runs it, until its /healthz answers.
+
+    ``env`` adds to its environment (``OTEL_*``, ...).
+    """
+    operator = OperatorProcess(plane, log_dir, extra, env)
     operator.wait_until(
         lambda: port_is_open(operator.port), timeout=60, what="/healthz and /metrics open"
     )

@@ -10,6 +10,10 @@ shows up as a changed hash.
 
 Every probe is bounded by a timeout; a failure is classified into a short
 reason for the ``Verified`` condition and a message for people.
+
+While tracing is on, every HTTP request of a probe carries the current trace
+context (the operator's ``verify`` span) in the W3C headers, so that the
+server's spans join the operator's trace.
 """
 
 from __future__ import annotations
@@ -30,9 +34,11 @@ from mcp import Client
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.types import Implementation, ServerCapabilities
+from opentelemetry import propagate
 
 from mcphub_api.mcpserver import ServerInfo, ToolPolicy, ToolStatus
 from mcphub_api.toolpolicy import publish
+from mcphub_runtime import tracing
 
 CLIENT_INFO = Implementation(name="mcphub-operator", version="0.1.0")
 MAX_TOOL_PAGES = 50
@@ -77,7 +83,14 @@ def _http_client(
     auth: httpx2.Auth | None = None,
 ) -> httpx2.AsyncClient:
     """The SDK's client for MCP over HTTP (``McpHttpClientFactory``), on the shared trust store."""
-    return httpx2.AsyncClient(headers=headers, timeout=timeout, auth=auth, verify=_tls())
+    hooks = {"request": [_carry_trace_context]} if tracing.tracer() is not None else None
+    return httpx2.AsyncClient(
+        headers=headers, timeout=timeout, auth=auth, verify=_tls(), event_hooks=hooks
+    )
+
+
+async def _carry_trace_context(request: httpx2.Request) -> None:
+    propagate.inject(request.headers)
 
 
 @contextlib.asynccontextmanager
