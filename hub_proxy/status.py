@@ -40,17 +40,16 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Final
 
 import prometheus_client
 from aiohttp import web
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
 
 from hub_proxy.access import AccessControl, caller
 from hub_proxy.catalog import Catalog
 from hub_proxy.live import LiveCatalog
+from hub_proxy.telemetry.states import ServerStates
 from hub_proxy.upstreams import Upstreams, UpstreamStatus
 
 WARMUP_SECONDS: Final = 60.0
@@ -137,56 +136,17 @@ def _settled(status: UpstreamStatus) -> bool:
     return status.ready or status.restarts > 0
 
 
-class _UpstreamMetrics(Collector):
-    """The upstreams' state as Prometheus metrics, read when scraped."""
-
-    def __init__(self) -> None:
-        self.sources: list[Upstreams] = []
-
-    def collect(self) -> Iterator[Metric]:
-        up, restarts = _families()
-        for upstreams in self.sources:
-            for upstream in upstreams.all():
-                status = upstream.status
-                up.add_metric([upstream.name], 1.0 if status.ready else 0.0)
-                restarts.add_metric([upstream.name], status.restarts)
-        yield up
-        yield restarts
-
-    def describe(self) -> Iterator[Metric]:
-        # Names only, so that registering does not read the upstreams.
-        yield from _families()
-
-
-def _families() -> tuple[GaugeMetricFamily, CounterMetricFamily]:
-    up = GaugeMetricFamily(
-        "mcphub_upstream_up",
-        "1 when the MCP server is initialized and its tools are listed, else 0",
-        labels=["server"],
-    )
-    restarts = CounterMetricFamily(
-        "mcphub_upstream_restarts",
-        "Restarts of the MCP server's process, or reconnections of its session",
-        labels=["server"],
-    )
-    return up, restarts
-
-
-_METRICS: Final = _UpstreamMetrics()
-prometheus_client.REGISTRY.register(_METRICS)
+_UPSTREAMS: Final = ServerStates(
+    "mcphub_upstream",
+    up="1 when the MCP server is initialized and its tools are listed, else 0",
+    restarts="Restarts of the MCP server's process, or reconnections of its session",
+    labels=["server"],
+)
 
 
 def export_metrics(upstreams: Upstreams) -> Callable[[web.Application], AsyncIterator[None]]:
     """A cleanup context exporting ``upstreams`` on ``/metrics`` while the app runs."""
-
-    async def exporting(_app: web.Application) -> AsyncIterator[None]:
-        _METRICS.sources.append(upstreams)
-        try:
-            yield
-        finally:
-            _METRICS.sources.remove(upstreams)
-
-    return exporting
+    return _UPSTREAMS.exporting(lambda: [((u.name,), u.status) for u in upstreams.all()])
 
 
 async def metrics(_request: web.Request) -> web.Response:

@@ -17,66 +17,22 @@ bridge's one server, so ``/metrics`` shares the MCP port: the PodMonitor of
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Final, Protocol
+from collections.abc import AsyncIterator, Callable
+from typing import Final
 
-import prometheus_client
 from aiohttp import web
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
 
+from hub_proxy.telemetry.states import ServerState, ServerStates
 
-class ChildStatus(Protocol):
-    """What the supervisor says of the server, as far as the metrics go."""
-
-    @property
-    def ready(self) -> bool: ...
-
-    @property
-    def restarts(self) -> int: ...
-
-
-class _ChildMetrics(Collector):
-    def __init__(self) -> None:
-        self.sources: list[Callable[[], ChildStatus]] = []
-
-    def collect(self) -> Iterator[Metric]:
-        up, restarts = _families()
-        for source in self.sources:
-            status = source()
-            up.add_metric([], 1.0 if status.ready else 0.0)
-            restarts.add_metric([], status.restarts)
-        yield up
-        yield restarts
-
-    def describe(self) -> Iterator[Metric]:
-        yield from _families()
-
-
-def _families() -> tuple[GaugeMetricFamily, CounterMetricFamily]:
-    up = GaugeMetricFamily(
-        "mcphub_bridge_child_up", "1 while the bridged stdio server is initialized, else 0"
-    )
-    restarts = CounterMetricFamily(
-        "mcphub_bridge_child_restarts", "Restarts of the bridged stdio server after it ended"
-    )
-    return up, restarts
-
-
-_METRICS: Final = _ChildMetrics()
-prometheus_client.REGISTRY.register(_METRICS)
+_CHILD: Final = ServerStates(
+    "mcphub_bridge_child",
+    up="1 while the bridged stdio server is initialized, else 0",
+    restarts="Restarts of the bridged stdio server after it ended",
+)
 
 
 def export_child(
-    status: Callable[[], ChildStatus],
+    status: Callable[[], ServerState],
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     """A cleanup context exporting the server's ``status`` while the app runs."""
-
-    async def exporting(_app: web.Application) -> AsyncIterator[None]:
-        _METRICS.sources.append(status)
-        try:
-            yield
-        finally:
-            _METRICS.sources.remove(status)
-
-    return exporting
+    return _CHILD.exporting(lambda: [((), status())])

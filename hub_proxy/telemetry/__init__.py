@@ -5,6 +5,8 @@
   HTTP headers and in ``params._meta``;
 * :mod:`~hub_proxy.telemetry.metrics` names the hub's and the bridge's
   Prometheus metrics, with bounded labels;
+* :mod:`~hub_proxy.telemetry.states` exports servers' up/down state and
+  restarts, read from their supervisors when scraped;
 * :mod:`~hub_proxy.telemetry.instrumented` is where both happen: around a
   session's requests, and around the hub's calls to its servers.
 
