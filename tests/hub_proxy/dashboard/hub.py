@@ -19,6 +19,7 @@ in too; the ``dev`` group has the developers' grants.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -41,11 +42,11 @@ from selenium.webdriver.remote.webelement import WebElement
 
 from hub_proxy.dashboard.signin import COOKIE
 from tests.hub_proxy.auth.issuer import AUDIENCE, HS_ISSUER, SECRET
-from tests.hub_proxy.bridge_process import command_of
+from tests.hub_proxy.bridge_process import command_of, only_text
 from tests.hub_proxy.dashboard.browser import wait_for
 from tests.hub_proxy.dashboard.oidc_provider import CLIENT_ID, Provider
 from tests.hub_proxy.test_access_control import key_secret
-from tests.hub_proxy.test_standalone_hub import Hub, server_yaml, start_hub
+from tests.hub_proxy.test_standalone_hub import Hub, connected, server_yaml, start_hub
 from tests.testbed.mcp_servers import everything_stdio, time_stdio
 
 ADMIN_KEY: Final = "dashboard-admin-key-0123456789abcdef"
@@ -196,7 +197,9 @@ def running_dashboard_hub(tmp: Path, provider: Provider) -> Iterator[DashboardHu
             hub.process.stop()
 
 
-def sign_in(driver: WebDriver, hub: DashboardHub, credential: str, path: str = "/ui/") -> None:
+def sign_in(
+    driver: WebDriver, hub: DashboardHub | Hub, credential: str, path: str = "/ui/"
+) -> None:
     """Sign in with an API key or bearer token through the sign-in form; land on ``path``."""
     driver.delete_all_cookies()
     driver.get(hub.url(f"/ui/login?next={path}"))
@@ -236,6 +239,25 @@ async def list_as(url: str, key: str) -> None:
     http = create_mcp_http_client(headers={"X-API-Key": key})
     async with Client(streamable_http_client(url, http_client=http), mode="legacy") as client:
         await client.list_tools()
+
+
+async def smart_search_as(url: str, key: str, query: str, limit: int) -> list[tuple[str, float]]:
+    """What ``/mcp/$smart``'s search_tools at ``url`` finds for ``key``: names and scores."""
+    async with connected(url, {"X-API-Key": key}) as client:
+        result = await client.call_tool("search_tools", {"query": query, "limit": limit})
+    assert not result.is_error, only_text(result.content)
+    found = json.loads(only_text(result.content))
+    return [(tool["name"], tool["score"]) for tool in found["tools"]]
+
+
+def search_hits(driver: WebDriver) -> list[tuple[str, float]]:
+    """The search page's hits, best first: each tool's name at ``/mcp`` and its score."""
+    # In one script, as server_rows: the rows are read as one page showed them.
+    rows: list[list[str]] = driver.execute_script(
+        "return [...document.querySelectorAll('table.hits tr[data-tool]')]"
+        ".map(r => [r.dataset.tool, r.querySelector('td.num').textContent])"
+    )
+    return [(name, float(score)) for name, score in rows]
 
 
 def wait_for_stream(driver: WebDriver) -> None:
