@@ -50,7 +50,8 @@ def searched(driver: WebDriver, hub: DashboardHub, key: str) -> list[tuple[str, 
     box = driver.find_element(By.ID, "q")
     box.send_keys(QUERY)
     box.submit()
-    wait_for(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "table.hits"), "search hits")
+    answered = "table.hits, p.empty, p.problem"
+    wait_for(driver, lambda d: d.find_elements(By.CSS_SELECTOR, answered), "the search's answer")
     return search_hits(driver)
 
 
@@ -65,7 +66,7 @@ def test_search_ranks_as_smart_routing_does_with_its_scores(
     # Until the index answers (the first search starts it); then it ranks what it holds.
     expected = asyncio.run(until(ranked, within=INDEXED_SECONDS, what="the index", every=1))
     shown = searched(browser, dashboard_hub, DEV_KEY)
-    assert "smart routing" in browser.find_element(By.ID, "engine").text
+    assert "as /mcp/$smart's search_tools ranks them" in browser.find_element(By.ID, "engine").text
     screenshot(browser, "search")
     # Nothing changed the hub's tools meanwhile, or the comparison would prove nothing.
     assert asyncio.run(ranked()) == expected
