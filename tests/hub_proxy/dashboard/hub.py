@@ -11,6 +11,10 @@ change what they themselves add.  It serves
 * ``vault``: another ``mcp-server-time``, which the developers' policy does
   not name, so it must be absent from their dashboard.
 
+Like every hub started from the command line it runs smart routing, whose
+index is built (by a first search) before any test runs, so that the
+dashboard's search pages rank with it rather than say it is still building.
+
 Two API keys: ``admin`` (a dashboard administrator, allowed everything) and
 ``dev`` (allowed every server but the vault, and denied ``everything``'s
 ``get-env``).  Bearer JWTs (HS256) and an OpenID Connect provider sign people
@@ -19,6 +23,7 @@ in too; the ``dev`` group has the developers' grants.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -42,7 +47,7 @@ from selenium.webdriver.remote.webelement import WebElement
 
 from hub_proxy.dashboard.signin import COOKIE
 from tests.hub_proxy.auth.issuer import AUDIENCE, HS_ISSUER, SECRET
-from tests.hub_proxy.bridge_process import command_of, only_text
+from tests.hub_proxy.bridge_process import command_of, only_text, until
 from tests.hub_proxy.dashboard.browser import wait_for
 from tests.hub_proxy.dashboard.oidc_provider import CLIENT_ID, Provider
 from tests.hub_proxy.test_access_control import key_secret
@@ -52,6 +57,8 @@ from tests.testbed.mcp_servers import everything_stdio, time_stdio
 ADMIN_KEY: Final = "dashboard-admin-key-0123456789abcdef"
 DEV_KEY: Final = "dashboard-dev-key-0123456789abcdef"
 RAW_SERVER: Final = Path(__file__).with_name("raw_server.py")
+# Smart routing indexes on first use: the hub's servers' tools, embedded once.
+INDEXED_SECONDS: Final = 300.0
 
 POLICIES: Final = """\
 apiVersion: mcphub.dev/v1alpha1
@@ -192,6 +199,15 @@ def running_dashboard_hub(tmp: Path, provider: Provider) -> Iterator[DashboardHu
             tmp, lambda folder: write_config(folder, canary.url), args=args, open_access=False
         )
         try:
+            # Started now, so that every search page has the index to answer from.
+            asyncio.run(
+                until(
+                    lambda: smart_search_as(hub.url("/mcp/$smart"), ADMIN_KEY, "time", 1),
+                    within=INDEXED_SECONDS,
+                    what="the search index",
+                    every=1,
+                )
+            )
             yield DashboardHub(hub, tmp / "config", provider, canary)
         finally:
             hub.process.stop()

@@ -22,7 +22,6 @@ from hub_proxy.auth.policy import Item
 from hub_proxy.dashboard.search import SubstringSearch
 from hub_proxy.dashboard.signin import COOKIE
 from hub_proxy.dashboard.view import Offered
-from tests.hub_proxy.bridge_process import until
 from tests.hub_proxy.dashboard.browser import wait_for
 from tests.hub_proxy.dashboard.hub import (
     ADMIN_KEY,
@@ -41,8 +40,6 @@ from tests.testbed.processes import free_port
 QUERY = "what time is it now in another timezone"
 # The dashboard's limit, and the most /mcp/$smart gives.
 LIMIT = 50
-# The index starts on first use and embeds every tool of the hub's servers once.
-INDEXED_SECONDS = 300
 
 
 def searched(driver: WebDriver, hub: DashboardHub, key: str) -> list[tuple[str, float]]:
@@ -63,8 +60,7 @@ def test_search_ranks_as_smart_routing_does_with_its_scores(
     async def ranked() -> list[tuple[str, float]]:
         return await smart_search_as(smart, DEV_KEY, QUERY, LIMIT)
 
-    # Until the index answers (the first search starts it); then it ranks what it holds.
-    expected = asyncio.run(until(ranked, within=INDEXED_SECONDS, what="the index", every=1))
+    expected = asyncio.run(ranked())
     shown = searched(browser, dashboard_hub, DEV_KEY)
     assert "as /mcp/$smart's search_tools ranks them" in browser.find_element(By.ID, "engine").text
     screenshot(browser, "search")
