@@ -13,7 +13,7 @@ Its parts, each a module of this package:
   OpenID Connect with PKCE), the sealed cookie, CSRF protection;
 * :mod:`.view`: the hub as one visitor sees it, and "who can";
 * :mod:`.changes`: what changed lately, for live updates (server-sent events);
-* :mod:`.search`: tool search, behind the interface smart routing plugs into;
+* :mod:`.search`: tool search, ranked by smart routing when the hub runs it;
 * :mod:`.schema_form` and :mod:`.trying`: a form from a tool's input schema,
   and the call through the hub;
 * :mod:`.config_folder`: the write path (YAML from a form; standalone, with
@@ -40,10 +40,10 @@ from typing import Final
 from aiohttp import web
 
 from hub_proxy.access import AccessControl
-from hub_proxy.app import CATALOG, CLUSTER, FOLDER, UPSTREAMS
+from hub_proxy.app import CATALOG, CLUSTER, FOLDER, SMART, UPSTREAMS
 from hub_proxy.dashboard.changes import Changes
 from hub_proxy.dashboard.pages import Dashboard
-from hub_proxy.dashboard.search import SubstringSearch, ToolSearch
+from hub_proxy.dashboard.search import SmartSearch, SubstringSearch, ToolSearch
 from hub_proxy.dashboard.settings import DashboardSettings, OIDCSettings
 from hub_proxy.dashboard.signin import Cookies, Sealer
 from hub_proxy.dashboard.view import HubView
@@ -63,8 +63,13 @@ def mount(
     *,
     search: ToolSearch | None = None,
 ) -> Dashboard:
-    """Serve the dashboard at ``/ui`` of the hub's app (from :func:`hub_proxy.app.create_app`)."""
+    """Serve the dashboard at ``/ui`` of the hub's app (from :func:`hub_proxy.app.create_app`).
+
+    Its search is ``search`` if given, else smart routing's if the app runs it.
+    """
     live, upstreams = app[CATALOG], app[UPSTREAMS]
+    if search is None:
+        search = SmartSearch(app[SMART]) if SMART in app else SubstringSearch()
     in_cluster = CLUSTER in app
     changes = Changes(live, upstreams, access.activity)
     view = HubView(live, upstreams, access, changes, in_cluster=in_cluster)
@@ -74,7 +79,7 @@ def mount(
         session_factory("", live, upstreams, access),
         Cookies(Sealer(session_key), settings.session_seconds),
         settings=settings,
-        search=search or SubstringSearch(),
+        search=search,
         folder=None if in_cluster else app.get(FOLDER),
     )
     ui = web.Application(middlewares=[dashboard.middleware])

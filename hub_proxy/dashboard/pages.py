@@ -41,7 +41,7 @@ from hub_proxy.auth.errors import AuthenticationError, AuthUnavailableError
 from hub_proxy.dashboard import config_folder, schema_form, trying
 from hub_proxy.dashboard.config_folder import ConfigFolder, ServerForm, WriteError
 from hub_proxy.dashboard.oidc import PENDING_SECONDS, OIDCClient, OIDCError, Pending
-from hub_proxy.dashboard.search import ToolSearch
+from hub_proxy.dashboard.search import Hit, SearchUnavailableError, ToolSearch
 from hub_proxy.dashboard.settings import Admins, DashboardSettings
 from hub_proxy.dashboard.signin import (
     CSRF_FIELD,
@@ -467,12 +467,16 @@ class Dashboard:
     async def search(self, request: web.Request) -> web.StreamResponse:
         query = request.query.get("q", "")[:500]
         person = request[VISITOR]
-        hits = (
-            self._search.search(query, self.view.offered_tools(), self.view.shown(person))
-            if query.strip()
-            else []
-        )
-        values = {"query": query, "hits": hits, "engine": self._search}
+        hits: list[Hit] = []
+        problem = None
+        if query.strip():
+            try:
+                shown = self.view.shown(person)
+                tools = [tool for tool in self.view.offered_tools() if shown(tool.item)]
+                hits = await self._search.search(query, tools)
+            except SearchUnavailableError as unavailable:
+                problem = str(unavailable)
+        values = {"query": query, "hits": hits, "problem": problem, "engine": self._search}
         return self._render(request, Page("search.html", values))
 
     async def who_can(self, request: web.Request) -> web.StreamResponse:

@@ -1,24 +1,32 @@
-"""Searching the tools a visitor may use, behind an interface smart routing plugs into.
+"""Searching the tools a visitor may use: smart routing's ranking, or a plain match without it.
 
-The hub's smart routing (ranked, hybrid lexical and vector search over tool
-descriptions, with policy filtering in the query) is not part of this hub
-yet.  Until it is, the dashboard searches with :class:`SubstringSearch`, and
-says so on the page: a plain, case-insensitive match of every word of the
-query against names, titles and descriptions, scored by where the words
-matched.  A real engine implements :class:`ToolSearch` -- the query, a limit,
-and which items the visitor may see, so that filtering happens before
-ranking and a hidden tool cannot even shape the order -- and is passed to the
-dashboard in place of this one.
+When the hub runs smart routing (:mod:`hub_proxy.smart`), the dashboard
+searches with :class:`SmartSearch`: the same index and ranking as
+``/mcp/$smart``'s ``search_tools``, with its scores, so a person sees what an
+AI client searching as them would get.  A hub built without smart routing
+searches with :class:`SubstringSearch`, and the page says so: a plain,
+case-insensitive match of every word of the query against names, titles and
+descriptions, scored by where the words matched.
+
+Both implement :class:`ToolSearch`: the query, a limit, and the tools the
+visitor may see -- the page filters them first, so that a hidden tool cannot
+even appear or shape the order.  Searching is a coroutine: the engine
+embeds the query in a worker thread and may ask a database, and the event
+loop serves everyone else meanwhile.  An engine that cannot answer (its index
+still being built, its database down) raises :class:`SearchUnavailableError`
+with a message for the page, never an empty result.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Protocol
 
-from hub_proxy.auth.policy import Item
+from hub_proxy.catalog import SmartSettings
 from hub_proxy.dashboard.view import Offered
+from hub_proxy.search import SearchError, ToolKey
+from hub_proxy.smart import SmartRouting
 
 DEFAULT_LIMIT: Final = 50
 
@@ -31,20 +39,51 @@ class Hit:
     score: float
 
 
+class SearchUnavailableError(Exception):
+    """The engine cannot answer now; the message says why, for the person searching."""
+
+
 class ToolSearch(Protocol):
-    """Finds tools for a query among those ``visible`` admits."""
+    """Finds tools for a query among ``tools``, which are all the visitor may see."""
 
     # Shown on the search page, so that a person knows how results were ranked.
     label: str
     smart: bool
 
-    def search(
-        self,
-        query: str,
-        tools: Sequence[Offered],
-        visible: Callable[[Item], bool],
-        limit: int = DEFAULT_LIMIT,
+    async def search(
+        self, query: str, tools: Sequence[Offered], limit: int = DEFAULT_LIMIT
     ) -> list[Hit]: ...
+
+
+class SmartSearch:
+    """Smart routing's index, searched among the visitor's tools as ``/mcp/$smart`` does."""
+
+    label = (
+        "smart routing (meaning and words, as /mcp/$smart's search_tools ranks them); "
+        "scores are the engine's, higher is better"
+    )
+    smart = True
+
+    def __init__(self, routing: SmartRouting) -> None:
+        self._routing = routing
+        # /mcp/$smart's own: the same floor, so that both show the same tools.
+        self._settings = SmartSettings()
+
+    async def search(
+        self, query: str, tools: Sequence[Offered], limit: int = DEFAULT_LIMIT
+    ) -> list[Hit]:
+        unavailable = await self._routing.ready()
+        if unavailable is not None:
+            raise SearchUnavailableError(unavailable)
+        shown = {ToolKey(tool.item.server, tool.item.published): tool for tool in tools}
+        try:
+            ranking = await self._routing.index.search(
+                query, limit, allowed=shown.keys(), min_score=self._settings.min_score
+            )
+        except SearchError as error:
+            raise SearchUnavailableError(f"tool search failed: {error}") from error
+        # A tool removed since the search began is left out rather than shown stale.
+        return [Hit(shown[hit.key], hit.score) for hit in ranking.hits if hit.key in shown]
 
 
 # Where a word matched, and what that is worth.
@@ -59,20 +98,14 @@ class SubstringSearch:
     label = "plain text match (smart routing is not enabled in this hub)"
     smart = False
 
-    def search(
-        self,
-        query: str,
-        tools: Sequence[Offered],
-        visible: Callable[[Item], bool],
-        limit: int = DEFAULT_LIMIT,
+    async def search(
+        self, query: str, tools: Sequence[Offered], limit: int = DEFAULT_LIMIT
     ) -> list[Hit]:
         words = query.casefold().split()
         if not words:
             return []
         hits = []
         for tool in tools:
-            if not visible(tool.item):
-                continue
             name = tool.hub_name.casefold()
             title = (tool.title or "").casefold()
             description = tool.description.casefold()

@@ -11,6 +11,10 @@ change what they themselves add.  It serves
 * ``vault``: another ``mcp-server-time``, which the developers' policy does
   not name, so it must be absent from their dashboard.
 
+Like every hub started from the command line it runs smart routing, whose
+index is built (by a first search) before any test runs, so that the
+dashboard's search pages rank with it rather than say it is still building.
+
 Two API keys: ``admin`` (a dashboard administrator, allowed everything) and
 ``dev`` (allowed every server but the vault, and denied ``everything``'s
 ``get-env``).  Bearer JWTs (HS256) and an OpenID Connect provider sign people
@@ -19,6 +23,8 @@ in too; the ``dev`` group has the developers' grants.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import re
 import sys
@@ -41,16 +47,18 @@ from selenium.webdriver.remote.webelement import WebElement
 
 from hub_proxy.dashboard.signin import COOKIE
 from tests.hub_proxy.auth.issuer import AUDIENCE, HS_ISSUER, SECRET
-from tests.hub_proxy.bridge_process import command_of
+from tests.hub_proxy.bridge_process import command_of, only_text, until
 from tests.hub_proxy.dashboard.browser import wait_for
 from tests.hub_proxy.dashboard.oidc_provider import CLIENT_ID, Provider
 from tests.hub_proxy.test_access_control import key_secret
-from tests.hub_proxy.test_standalone_hub import Hub, server_yaml, start_hub
+from tests.hub_proxy.test_standalone_hub import Hub, connected, server_yaml, start_hub
 from tests.testbed.mcp_servers import everything_stdio, time_stdio
 
 ADMIN_KEY: Final = "dashboard-admin-key-0123456789abcdef"
 DEV_KEY: Final = "dashboard-dev-key-0123456789abcdef"
 RAW_SERVER: Final = Path(__file__).with_name("raw_server.py")
+# Smart routing indexes on first use: the hub's servers' tools, embedded once.
+INDEXED_SECONDS: Final = 300.0
 
 POLICIES: Final = """\
 apiVersion: mcphub.dev/v1alpha1
@@ -191,12 +199,23 @@ def running_dashboard_hub(tmp: Path, provider: Provider) -> Iterator[DashboardHu
             tmp, lambda folder: write_config(folder, canary.url), args=args, open_access=False
         )
         try:
+            # Started now, so that every search page has the index to answer from.
+            asyncio.run(
+                until(
+                    lambda: smart_search_as(hub.url("/mcp/$smart"), ADMIN_KEY, "time", 1),
+                    within=INDEXED_SECONDS,
+                    what="the search index",
+                    every=1,
+                )
+            )
             yield DashboardHub(hub, tmp / "config", provider, canary)
         finally:
             hub.process.stop()
 
 
-def sign_in(driver: WebDriver, hub: DashboardHub, credential: str, path: str = "/ui/") -> None:
+def sign_in(
+    driver: WebDriver, hub: DashboardHub | Hub, credential: str, path: str = "/ui/"
+) -> None:
     """Sign in with an API key or bearer token through the sign-in form; land on ``path``."""
     driver.delete_all_cookies()
     driver.get(hub.url(f"/ui/login?next={path}"))
@@ -236,6 +255,25 @@ async def list_as(url: str, key: str) -> None:
     http = create_mcp_http_client(headers={"X-API-Key": key})
     async with Client(streamable_http_client(url, http_client=http), mode="legacy") as client:
         await client.list_tools()
+
+
+async def smart_search_as(url: str, key: str, query: str, limit: int) -> list[tuple[str, float]]:
+    """What ``/mcp/$smart``'s search_tools at ``url`` finds for ``key``: names and scores."""
+    async with connected(url, {"X-API-Key": key}) as client:
+        result = await client.call_tool("search_tools", {"query": query, "limit": limit})
+    assert not result.is_error, only_text(result.content)
+    found = json.loads(only_text(result.content))
+    return [(tool["name"], tool["score"]) for tool in found["tools"]]
+
+
+def search_hits(driver: WebDriver) -> list[tuple[str, float]]:
+    """The search page's hits, best first: each tool's name at ``/mcp`` and its score."""
+    # In one script, as server_rows: the rows are read as one page showed them.
+    rows: list[list[str]] = driver.execute_script(
+        "return [...document.querySelectorAll('table.hits tr[data-tool]')]"
+        ".map(r => [r.dataset.tool, r.querySelector('td.num').textContent])"
+    )
+    return [(name, float(score)) for name, score in rows]
 
 
 def wait_for_stream(driver: WebDriver) -> None:

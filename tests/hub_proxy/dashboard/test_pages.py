@@ -102,25 +102,6 @@ def test_a_hidden_server_is_answered_as_one_that_does_not_exist(
     assert "hidden" not in listed
 
 
-def test_search_finds_the_tools_one_may_use_with_scores(
-    browser: WebDriver, dashboard_hub: DashboardHub
-) -> None:
-    sign_in(browser, dashboard_hub, DEV_KEY, "/ui/search")
-    box = browser.find_element(By.ID, "q")
-    box.send_keys("current time")
-    box.submit()
-    rows = wait_for(
-        browser, lambda d: d.find_elements(By.CSS_SELECTOR, "table.hits tbody tr"), "search hits"
-    )
-    found = [row.text for row in rows]
-    assert any(text.startswith("get_current_time time") for text in found), found
-    assert not any(" vault " in f" {text} " for text in found), found
-    score = float(rows[0].find_element(By.CSS_SELECTOR, "td.num").text)
-    assert 0 < score <= 1
-    assert "smart routing is not enabled" in browser.find_element(By.ID, "engine").text
-    screenshot(browser, "search")
-
-
 def fill(driver: WebDriver, label: str, value: str) -> None:
     field = driver.find_element(By.XPATH, f"//label[starts-with(normalize-space(), '{label}')]")
     target = driver.find_element(By.ID, field.get_attribute("for") or "")
