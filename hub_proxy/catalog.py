@@ -299,7 +299,8 @@ def in_cluster(
     condition, the most specific) and an absent member of its scopes, so that
     a caller who may see it is told which server is down and why.
     """
-    reachable: list[MCPServer] = []
+    # Each server as the hub reads it: at its status.url once verified, else as it is.
+    read: list[MCPServer] = []
     held: dict[str, str] = {}
     for server in servers:
         url = server.status.url if server.status else None
@@ -307,8 +308,8 @@ def in_cluster(
             held[server.metadata.name] = "waiting for the operator to reach it"
         elif (why := _unverified(server)) is not None:
             held[server.metadata.name] = why
-        reachable.append(_at(server, url) if url and server.metadata.name not in held else server)
-    catalog = build_catalog(reachable, groups, policies, secrets, held=held)
+        read.append(_at(server, url) if url and server.metadata.name not in held else server)
+    catalog = build_catalog(read, groups, policies, secrets, held=held)
     # As the operator sees them: container and status, not the remotes made of them.
     return dataclasses.replace(catalog, definitions=_definitions(servers, groups))
 
