@@ -248,7 +248,7 @@ class _Endpoints:
         principal = caller()
         if key in catalog.groups and self._access.sees_group(principal, key):
             return True
-        return any(self._access.sees(principal, server) for server in catalog.scopes[key].servers)
+        return any(self._access.sees(principal, server) for server in catalog.scopes[key].known)
 
     async def close(self, _app: web.Application) -> None:
         endpoints, self._by_key = list(self._by_key.values()), {}

@@ -3,9 +3,9 @@
 The catalog is the hub's reading of the API objects, reduced to the facts the
 rest of the hub acts on, as frozen values.  Standalone, it comes from a folder
 of the same YAML a cluster would take, loaded by :mod:`mcphub_api.loader`, so a
-file that starts a hub is a file ``kubectl apply`` accepts; in cluster it will
-come from a watch.  Either way nothing downstream of this module touches a
-pydantic model except the tool policy and filters, which
+file that starts a hub is a file ``kubectl apply`` accepts; in a cluster it
+comes from a watch of the namespace.  Either way nothing downstream of this
+module touches a pydantic model except the tool policy and filters, which
 :mod:`mcphub_api.toolpolicy` interprets for the operator and the hub alike.
 
 A **scope** is what one MCP endpoint shows: ``/mcp`` shows every server,
@@ -32,7 +32,12 @@ the reason, rather than run without its credentials: the operator reports the
 same problem on the MCPServer, and an upstream answering 401 to every call
 would be harder to diagnose.  ConfigMaps are not read standalone; an
 environment variable from one is left out with a warning.  What cannot run is
-listed in :attr:`Catalog.unsupported` with the reason.
+listed in :attr:`Catalog.unsupported` with the reason, and stays in the scopes
+it would be in as an absent member (:attr:`Scope.absent`; its own
+``/mcp/{server}`` included): a server the hub does not reach is a known one
+that is down, and a caller who may see it is told so and why, never that its
+tool does not exist (see :mod:`hub_proxy.unavailable`).  In a cluster that is
+also every server the operator has not verified (:func:`in_cluster`).
 
 The catalog also carries what access control needs: the AccessPolicies in
 force, the Secrets holding API keys' hashes (labelled ``mcphub.dev/api-key``),
@@ -111,10 +116,19 @@ class Scope:
     members: tuple[Member, ...]
     # False only for a lone server's endpoint: its tools keep their own names.
     prefixed: bool
+    # Servers the scope would serve that the hub does not reach now (why is in
+    # Catalog.unsupported): a call of theirs is told which server is down.
+    absent: tuple[Member, ...] = ()
 
     @property
     def servers(self) -> frozenset[str]:
+        """The members the hub reaches: every one has an upstream."""
         return frozenset(member.server for member in self.members)
+
+    @property
+    def known(self) -> frozenset[str]:
+        """The members, reached or not: whoever sees one of them knows the scope."""
+        return self.servers | {member.server for member in self.absent}
 
 
 @dataclass(frozen=True)
@@ -150,9 +164,17 @@ class Catalog:
     # catalog, frozen, never changes under the cache.
     @functools.cached_property
     def group_members(self) -> Mapping[str, Mapping[str, ToolFilter | None]]:
-        """Each group's members with their filters, as access policies see groups."""
+        """Each group's members with their filters, as access policies see groups.
+
+        Absent members too: a grant of the group lets its grantee know of a
+        member while it is down, as a grant of the server does, so that the
+        server does not flicker between known and unknown with its health.
+        """
         return {
-            name: {member.server: member.filter for member in self.scopes[name].members}
+            name: {
+                member.server: member.filter
+                for member in (*self.scopes[name].members, *self.scopes[name].absent)
+            }
             for name in self.groups
         }
 
@@ -183,22 +205,33 @@ def build_catalog(
     groups: Sequence[MCPGroup],
     policies: Sequence[AccessPolicy] = (),
     secrets: Sequence[Secret] = (),
+    *,
+    held: Mapping[str, str] | None = None,
 ) -> Catalog:
+    """The catalog of these objects; ``held``: servers not to reach (yet), with why."""
     by_name = {secret.metadata.name: secret for secret in secrets}
     entries: dict[str, ServerEntry] = {}
     unsupported: dict[str, str] = {}
     warnings: list[str] = []
     for server in sorted(servers, key=lambda s: s.metadata.name):
-        entry = _runnable(server, by_name, warnings)
+        name = server.metadata.name
+        entry = (held or {}).get(name) or _runnable(server, by_name, warnings)
         if isinstance(entry, str):
-            unsupported[server.metadata.name] = entry
+            unsupported[name] = entry
         else:
-            entries[entry.name] = entry
+            entries[name] = entry
     scopes: dict[str, Scope] = {
-        "": Scope("/mcp", tuple(Member(name) for name in entries), prefixed=True)
+        "": Scope(
+            "/mcp",
+            tuple(Member(name) for name in entries),
+            prefixed=True,
+            absent=tuple(Member(name) for name in unsupported),
+        )
     }
     for name in entries:
         scopes[name] = Scope(f"/mcp/{name}", (Member(name),), prefixed=False)
+    for name in unsupported:
+        scopes[name] = Scope(f"/mcp/{name}", (), prefixed=False, absent=(Member(name),))
     labels = {s.metadata.name: dict(s.metadata.labels or {}) for s in servers}
     for group in sorted(groups, key=lambda g: g.metadata.name):
         name = group.metadata.name
@@ -206,7 +239,7 @@ def build_catalog(
             warnings.append(
                 f"/mcp/{name} serves MCPGroup {name}, not the MCPServer of the same name"
             )
-        scope = scopes[name] = _group_scope(group, entries, labels, warnings)
+        scope = scopes[name] = _group_scope(group, entries, unsupported, labels, warnings)
         qualified = f"{group.metadata.namespace}/{name}"
         scopes[qualified] = dataclasses.replace(scope, path=f"/mcp/{qualified}")
     return Catalog(
@@ -245,31 +278,63 @@ def in_cluster(
     policies: Sequence[AccessPolicy] = (),
     secrets: Sequence[Secret] = (),
 ) -> Catalog:
-    """The catalog of a namespace, each server reached where the operator verified it.
+    """The catalog of a namespace: each server reached where, and once, the operator verified it.
 
     In a cluster the hub runs nothing itself: a container server (a stdio one
     behind its bridge, which speaks streamable HTTP) is reached at the Service
-    URL in ``status.url``, a remote server at its own.  A server the operator
-    has not given a URL yet is listed as unsupported until it has one.
+    URL in ``status.url``, a remote server at its own.
+
+    The hub reaches a server only while its status has a ``url`` and
+    ``Verified=True``: the operator writes both in one status, so that is the
+    URL it just held an MCP handshake and ``tools/list`` with.  Anything else
+    is a URL nobody checked -- pods still starting, a remote that answers
+    nothing, a Secret missing -- and dialling it anyway cost every replica a
+    reconnect loop and a log line per attempt.  A server that becomes verified
+    is reached with the next snapshot; one that loses it is let go.  A verdict
+    of an older generation still counts until the operator's next pass
+    replaces it (a pass writes the new verdict within seconds): dropping the
+    server at every spec edit would cancel its calls and take its tools from
+    every client for that long.  A server not reached stays known: it is in
+    :attr:`Catalog.unsupported` with the operator's own words (its ``Ready``
+    condition, the most specific) and an absent member of its scopes, so that
+    a caller who may see it is told which server is down and why.
     """
-    reachable: list[MCPServer] = []
-    waiting: dict[str, str] = {}
+    # Each server as the hub reads it: at its status.url once verified, else as it is.
+    read: list[MCPServer] = []
+    held: dict[str, str] = {}
     for server in servers:
         url = server.status.url if server.status else None
         if not url:
-            waiting[server.metadata.name] = "no status.url yet: the operator has not reached it"
-            continue
-        remote = Remote(url=url, headers=server.spec.remote.headers if server.spec.remote else None)
-        transport = "sse" if server.spec.transport == "sse" else "streamable-http"
-        spec = server.spec.model_copy(
-            update={"container": None, "remote": remote, "transport": transport}
-        )
-        reachable.append(server.model_copy(update={"spec": spec}))
-    catalog = build_catalog(reachable, groups, policies, secrets)
+            held[server.metadata.name] = "waiting for the operator to reach it"
+        elif (why := _unverified(server)) is not None:
+            held[server.metadata.name] = why
+        read.append(_at(server, url) if url and server.metadata.name not in held else server)
+    catalog = build_catalog(read, groups, policies, secrets, held=held)
     # As the operator sees them: container and status, not the remotes made of them.
-    definitions = _definitions(servers, groups)
-    unsupported = {**catalog.unsupported, **waiting}
-    return dataclasses.replace(catalog, unsupported=unsupported, definitions=definitions)
+    return dataclasses.replace(catalog, definitions=_definitions(servers, groups))
+
+
+def _at(server: MCPServer, url: str) -> MCPServer:
+    """The server as a remote at ``url``, its ``status.url``."""
+    remote = Remote(url=url, headers=server.spec.remote.headers if server.spec.remote else None)
+    transport = "sse" if server.spec.transport == "sse" else "streamable-http"
+    spec = server.spec.model_copy(
+        update={"container": None, "remote": remote, "transport": transport}
+    )
+    return server.model_copy(update={"spec": spec})
+
+
+def _unverified(server: MCPServer) -> str | None:
+    """Why the operator's conditions do not let the hub reach ``server``; None if they do."""
+    conditions = {c.type: c for c in (server.status.conditions if server.status else None) or ()}
+    verified = conditions.get("Verified")
+    if verified is not None and verified.status == "True":
+        return None
+    ready = conditions.get("Ready") or verified
+    if ready is None:
+        return "waiting for the operator to verify it"
+    detail = f": {ready.message}" if ready.message else ""
+    return f"not verified by the operator ({ready.reason}){detail}"
 
 
 def _runnable(
@@ -377,19 +442,28 @@ def _command(
 def _group_scope(
     group: MCPGroup,
     entries: Mapping[str, ServerEntry],
+    unsupported: Mapping[str, str],
     labels: Mapping[str, Mapping[str, str]],
     warnings: list[str],
 ) -> Scope:
-    """Named members (with their filters) first, then the ones the selector adds."""
+    """Named members (with their filters) first, then the ones the selector adds.
+
+    Members the hub does not reach are the scope's absent ones, in the same order.
+    """
     name = group.metadata.name
     members: dict[str, Member] = {}
     for named in group.spec.servers or []:
-        if named.name in entries:
+        if named.name in entries or named.name in unsupported:
             members[named.name] = Member(named.name, named.tools)
         else:
-            warnings.append(f"MCPGroup {name}: member {named.name} is not running")
+            warnings.append(f"MCPGroup {name}: member {named.name} does not exist")
     if group.spec.selector is not None:
-        for server_name in entries:
+        for server_name in (*entries, *unsupported):
             if server_name not in members and group.spec.selector.matches(labels[server_name]):
                 members[server_name] = Member(server_name)
-    return Scope(f"/mcp/{name}", tuple(members.values()), prefixed=True)
+    return Scope(
+        f"/mcp/{name}",
+        tuple(member for member in members.values() if member.server in entries),
+        prefixed=True,
+        absent=tuple(member for member in members.values() if member.server in unsupported),
+    )

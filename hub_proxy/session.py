@@ -60,7 +60,10 @@ ran and failed, which a tool that does not exist did not.
 An upstream that is down or lost a request answers with the multiplexer's
 "server unavailable" error; the session puts the server's name in front of its
 message, because behind ``/mcp`` the client cannot otherwise tell which of the
-hub's servers failed -- and only that server's items fail.
+hub's servers failed -- and only that server's items fail.  A name of a server
+that offers nothing because it is down (never listed, or not reached at all)
+gets the same error rather than "Unknown tool", if the caller may see that
+server (:mod:`hub_proxy.unavailable`).
 
 A session belongs to its endpoint's scope by name, not to one version of it:
 the catalog may be replaced while the client stays connected (see
@@ -102,6 +105,7 @@ from hub_proxy.live import LiveCatalog
 from hub_proxy.telemetry.instrumented import upstream_call
 from hub_proxy.telemetry.metrics import LIST_CHANGED_SENT
 from hub_proxy.transport import Peer, Session, SessionFactory, jsonrpc
+from hub_proxy.unavailable import message, unavailable
 from hub_proxy.upstream.base import SERVER_UNAVAILABLE
 from hub_proxy.upstream.router import task_not_found
 from hub_proxy.upstreams import KINDS, Upstream, Upstreams
@@ -305,7 +309,7 @@ class HubSession:
             published = table.get(name) if isinstance(name, str) else None
             unknown = request.fail(INVALID_PARAMS, f"Unknown {what}: {name}")
             if published is None:
-                return unknown
+                return self._missing(request, name if isinstance(name, str) else "", unknown)
             refusal = self._refusal(request, published.item, action, unknown)
             if refusal is not None:
                 return refusal
@@ -425,11 +429,24 @@ class HubSession:
         route = routing.route_for_uri(self._scope, self._upstreams, uri)
         unknown = request.fail(INVALID_PARAMS, f"Unknown resource: {uri}")
         if route is None:
-            return unknown
+            return self._missing(request, None, unknown)
         # Subscribing is reading, later: whoever may not read a resource may not watch it.
         refusal = self._refusal(request, Item("resource", route.server, (uri,)), "read", unknown)
         forwarded = replace(request, params={**params, "uri": route.upstream_name})
         return refusal or await self._forward(route.server, forwarded)
+
+    def _missing(
+        self, request: jsonrpc.Request, name: str | None, unknown: jsonrpc.Error
+    ) -> jsonrpc.Error:
+        """What a name (None: a URI) that resolves to nothing is answered.
+
+        ``unknown``, unless it is of a server of the scope that is down and
+        that the caller sees (see :mod:`hub_proxy.unavailable`).
+        """
+        down = unavailable(self._live.current, self._scope, self._upstreams, name)
+        if down is None or not self._access.sees(caller(), down.server):
+            return unknown
+        return request.fail(SERVER_UNAVAILABLE, down.message)
 
     def _refusal(
         self, request: jsonrpc.Request, item: Item, action: Action, unknown: jsonrpc.Error
@@ -493,7 +510,7 @@ class HubSession:
         self._principal = caller()
         answer = await upstream_call(server, request, self._link(server).handle_request)
         if isinstance(answer, jsonrpc.Error) and answer.code == SERVER_UNAVAILABLE:
-            return replace(answer, message=f"MCP server {server} is unavailable: {answer.message}")
+            return replace(answer, message=message(server, answer.message))
         return answer
 
     def _link(self, server: str) -> Session:

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from hub_proxy.catalog import Command, RemoteTarget, load_catalog
+from hub_proxy.catalog import Command, RemoteTarget, in_cluster, load_catalog
+from mcphub_api import MCPGroup, MCPServer
 from mcphub_api.errors import LoadError
 
 SERVERS = """
@@ -144,3 +145,76 @@ def test_invalid_objects_are_refused_naming_the_file_and_field(tmp_path: Path) -
         load_catalog(tmp_path)
     assert "bad.yaml" in str(refused.value)
     assert "spec.container.command" in str(refused.value)
+
+
+def in_namespace(name: str, *conditions: tuple[str, str, str, str], url: str = "") -> MCPServer:
+    """A remote MCPServer ``name`` with a status: ``url``, and (type, status, reason, message)s."""
+    status: dict[str, object] = {
+        "conditions": [
+            {
+                "type": kind,
+                "status": value,
+                "reason": reason,
+                "message": message,
+                "lastTransitionTime": "2026-01-01T00:00:00Z",
+            }
+            for kind, value, reason, message in conditions
+        ]
+    }
+    if url:
+        status["url"] = url
+    return MCPServer.model_validate(
+        {
+            "apiVersion": "mcphub.dev/v1alpha1",
+            "kind": "MCPServer",
+            "metadata": {"name": name, "namespace": "default", "labels": {"team": "a"}},
+            "spec": {"remote": {"url": f"https://{name}.example/spec"}},
+            "status": status if url or conditions else None,
+        }
+    )
+
+
+def test_in_cluster_reaches_only_what_the_operator_verified_and_knows_the_rest() -> None:
+    verified = ("Verified", "True", "HandshakeSucceeded", "x 1 speaks MCP; 3 tools")
+    servers = [
+        in_namespace("fresh"),
+        in_namespace(
+            "starting",
+            ("Verified", "Unknown", "NotAvailable", "waiting for the server to be available"),
+            ("Ready", "False", "PodsNotReady", "0/1 pods ready"),
+            url="http://starting.svc/mcp",
+        ),
+        in_namespace(
+            "failing",
+            ("Verified", "False", "HandshakeFailed", "connection refused"),
+            ("Ready", "False", "HandshakeFailed", "connection refused"),
+            url="http://failing.svc/mcp",
+        ),
+        in_namespace("up", verified, url="http://up.svc/mcp"),
+        # A verdict without the URL it was about is no verdict.
+        in_namespace("unreached", verified),
+    ]
+    group = MCPGroup.model_validate(
+        {
+            "apiVersion": "mcphub.dev/v1alpha1",
+            "kind": "MCPGroup",
+            "metadata": {"name": "team", "namespace": "default"},
+            "spec": {"selector": {"matchLabels": {"team": "a"}}},
+        }
+    )
+    catalog = in_cluster(servers, [group])
+    assert set(catalog.servers) == {"up"}
+    assert catalog.servers["up"].launch == RemoteTarget("http://up.svc/mcp", "streamable-http", {})
+    assert catalog.unsupported == {
+        "fresh": "waiting for the operator to reach it",
+        "starting": "not verified by the operator (PodsNotReady): 0/1 pods ready",
+        "failing": "not verified by the operator (HandshakeFailed): connection refused",
+        "unreached": "waiting for the operator to reach it",
+    }
+    down = {"fresh", "starting", "failing", "unreached"}
+    for key in ("", "team"):
+        assert catalog.scopes[key].servers == {"up"}
+        assert catalog.scopes[key].known == down | {"up"}
+    # Each down server keeps its own endpoint, with nothing to reach behind it.
+    assert {key: catalog.scopes[key].members for key in down} == dict.fromkeys(down, ())
+    assert catalog.group_members["team"].keys() == down | {"up"}
