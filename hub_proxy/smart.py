@@ -35,18 +35,17 @@ endpoint calls :meth:`SmartRouting.start` (so does the dashboard's search,
 through :meth:`SmartRouting.ready`), which opens the store and runs the first
 sync; from then on the index follows the catalog and upstreams'
 ``list_changed`` within seconds, as above.  Measured on the test hub of two
-servers (time, everything; 2 cores
-under load): indexing at start cost each hub about 1 s of CPU (5.3 s to ready
-and 0.55 s in the next 30 s, against 4.5 s and 0.05 s deferred) and 125 MiB
-of memory (440 against 315 MiB), in every hub process whether or not anyone
-searched -- the model embeds about 0.13 s of CPU per tool of the evaluation
-corpus, so 1,800 tools are minutes of a core.  A hub nobody searches now
-embeds nothing and never dials a search database; only the model is loaded
-at start (0.3 s of CPU), so that a hub without it stops with a clear error.
-The first search waits up to :data:`_FIRST_SYNC_SECONDS` for that first sync
-(tens of tools are indexed by then); past that it says the index is still
-being built, and a store that cannot be opened or synced answers its error at
-once.
+servers (time, everything; 2 cores under load): indexing at start cost each
+hub about 1 s of CPU (5.3 s to ready and 0.55 s in the next 30 s, against 4.5
+s and 0.05 s deferred) and 125 MiB of memory (440 against 315 MiB), in every
+hub process whether or not anyone searched -- the model embeds about 0.13 s of
+CPU per tool of the evaluation corpus, so 1,800 tools are minutes of a core.
+A hub nobody searches now embeds nothing and never dials a search database;
+only the model is loaded at start (0.3 s of CPU), so that a hub without it
+stops with a clear error.  The first search waits up to
+:data:`_FIRST_SYNC_SECONDS` for that first sync (tens of tools are indexed by
+then); past that it says the index is still being built, and a store that
+cannot be opened or synced answers its error at once.
 """
 
 from __future__ import annotations
