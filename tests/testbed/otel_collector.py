@@ -144,6 +144,7 @@ def _attributes(holder: dict[str, Any]) -> dict[str, Any]:
 @contextmanager
 def running_collector(work: Path) -> Iterator[Collector]:
     """The Collector on a free loopback port, writing what it receives under ``work``."""
+    work.mkdir(parents=True, exist_ok=True)
     port = free_port()
     output = work / "spans.jsonl"
     config = work / "otelcol.yaml"
