@@ -73,3 +73,12 @@ def test_images_run_the_commands_the_tests_run() -> None:
     # The sidecar runs the bridge from the hub image.
     bridge = workloads.bridge_sidecar(Container(image="x", command=["x"]), bridge_image="hub")
     assert bridge["command"] == ["python", "-m", "hub_proxy.bridge"]
+
+
+def test_make_run_installs_the_servers_without_the_test_dependencies() -> None:
+    """``make run`` has the runtime lock only: the test bed's installer must not need pytest."""
+    blocked = "import sys; sys.modules['pytest'] = None; import tests.testbed.install"
+    probe = subprocess.run(
+        [sys.executable, "-c", blocked], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert probe.returncode == 0, probe.stderr

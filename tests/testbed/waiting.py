@@ -1,4 +1,10 @@
-"""Waiting for the cluster to converge, with a deadline and a useful failure."""
+"""Waiting for the cluster to converge, with a deadline and a useful failure.
+
+The test bed's modules are also imported by ``make run`` (which installs the
+MCP servers with the runtime dependencies only), so nothing here imports
+pytest: a timeout is an :class:`AssertionError`, which pytest reports as the
+test's failure.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +12,11 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-import pytest
-
 T = TypeVar("T")
+
+
+class WaitTimeoutError(AssertionError):
+    """What was awaited did not happen in time."""
 
 
 def eventually(check: Callable[[], T], *, timeout: float, what: str, every: float = 0.2) -> T:
@@ -28,5 +36,5 @@ def eventually(check: Callable[[], T], *, timeout: float, what: str, every: floa
                 return result
             last = result
         if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}; last: {last!r}")
+            raise WaitTimeoutError(f"timed out after {timeout} s waiting for {what}; last: {last!r}")
         time.sleep(every)
