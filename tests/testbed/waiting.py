@@ -36,5 +36,6 @@ def eventually(check: Callable[[], T], *, timeout: float, what: str, every: floa
                 return result
             last = result
         if time.monotonic() > deadline:
-            raise WaitTimeoutError(f"timed out after {timeout} s waiting for {what}; last: {last!r}")
+            message = f"timed out after {timeout} s waiting for {what}; last: {last!r}"
+            raise WaitTimeoutError(message)
         time.sleep(every)
