@@ -184,11 +184,11 @@ def ensure_browser() -> None:
 # The reference MCP servers, which the standalone hub's example also runs.
 SERVER_STEPS: dict[str, Callable[[], object]] = {
     "mcp servers venv": ensure_mcp_servers_venv,
-    "mcp sdk 1.x client venv": ensure_sdk1_client_venv,
     "npm packages": ensure_node_packages,
 }
 STEPS: dict[str, Callable[[], object]] = {
     **SERVER_STEPS,
+    "mcp sdk 1.x client venv": ensure_sdk1_client_venv,
     "kubernetes control plane": kube_build.ensure_built,
     "go tools (helm, glua, starlark, promtool)": go_tools.ensure_built,
     "opentelemetry collector": otel_collector.ensure_built,
