@@ -106,7 +106,7 @@ async def test_another_model_is_refused_with_what_to_do(
     with pytest.raises(IndexMismatchError) as refused:
         await SearchIndex(PostgresStore(postgres.dsn), other).open()
     message = str(refused.value)
-    assert "all-MiniLM-L6-v2-int8 (384 dimensions)" in message
+    assert "all-MiniLM-L6-v2-int8-128 (384 dimensions)" in message
     assert "text-embedding-3-small (1536)" in message
     assert "DROP SCHEMA mcphub_search CASCADE" in message
 
