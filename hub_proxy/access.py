@@ -87,6 +87,8 @@ _EXPIRIES_KEPT: Final = 4096
 RevocationListener = Callable[[frozenset[str]], object]
 """Told the owners (principal keys) whose credentials were just revoked."""
 PROTECTED_PREFIXES: Final = ("/mcp", "/sse", "/status")
+# Their 503 says "not ready yet", to the kubelet every few seconds: not a refusal.
+_PROBES: Final = frozenset({"/healthz", "/readyz"})
 RESOURCE_NAME: Final = "mcphub"
 # Paths and reasons are the client's to choose: logged this far, no further.
 REASON_LOGGED: Final = 300
@@ -209,7 +211,7 @@ class AccessControl:
         finally:
             if token is not None:
                 CALLER.reset(token)
-        if response.status >= 400:
+        if response.status >= 400 and request.path not in _PROBES:
             body = response.body if isinstance(response, web.Response) else None
             _log_refused(request, principal, response.status, body)
         return response

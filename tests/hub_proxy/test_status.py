@@ -20,9 +20,10 @@ import pytest
 
 from tests.hub_proxy.bridge_process import command_of
 from tests.hub_proxy.test_access_control import key_secret
-from tests.hub_proxy.test_standalone_hub import Hub, server_yaml, start_hub
+from tests.hub_proxy.test_standalone_hub import START_SECONDS, Hub, server_yaml, start_hub
 from tests.testbed.mcp_servers import time_stdio
-from tests.testbed.processes import free_port
+from tests.testbed.paths import REPO_ROOT
+from tests.testbed.processes import ManagedProcess, free_port, port_is_open
 from tests.testbed.waiting import eventually
 
 ALICE_KEY: Final = "mcphub_alice-key-0123456789-0123456789-0123456"
@@ -123,3 +124,30 @@ async def test_metrics_count_each_upstream_on_their_own_port(hub: Hub, metrics_p
     # Not beside the MCP endpoints, where clients reach the hub.
     code, _ = await asyncio.to_thread(hub.get, "/metrics")
     assert code == 404
+
+
+def test_a_probe_answered_not_ready_is_not_logged_as_a_refusal(tmp_path: Path) -> None:
+    """The kubelet asks every few seconds while a server starts: no refusal to log."""
+
+    def hanging(folder: Path) -> Path:
+        folder.mkdir(parents=True)
+        never_answers = [sys.executable, "-c", "import time; time.sleep(600)"]
+        (folder / "slow.yaml").write_text(server_yaml("slow", never_answers))
+        return folder
+
+    config = hanging(tmp_path / "config")
+    port = free_port()
+    argv = [sys.executable, "-m", "hub_proxy", "--config", str(config), "--port", str(port)]
+    process = ManagedProcess("hub", argv, log_dir=tmp_path, cwd=REPO_ROOT)
+    try:
+        process.wait_until(lambda: port_is_open(port), timeout=START_SECONDS, what="listening")
+        hub = Hub(process, port)
+        # Until the server initializes, or its first minute is over, the hub is not ready.
+        assert hub.readyz()[0] == 503
+        assert hub.get("/no-such-route")[0] == 404
+    finally:
+        process.stop()
+    log = process.log_path.read_text(errors="replace")
+    refusals = [line for line in log.splitlines() if '"event": "request refused"' in line]
+    assert [line for line in refusals if "/no-such-route" in line]
+    assert not [line for line in refusals if "/readyz" in line]
