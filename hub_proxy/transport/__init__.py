@@ -19,7 +19,9 @@ from hub_proxy.transport import jsonrpc
 from hub_proxy.transport.base import (
     CREDENTIAL_EXPIRES,
     DEFAULT_MAX_BODY_BYTES,
+    JSON,
     OWNER,
+    SSE,
     EndpointOptions,
     Peer,
     Session,
@@ -31,6 +33,7 @@ from hub_proxy.transport.session_ids import RandomSessionIds, SessionIds
 from hub_proxy.transport.sessions import SessionLimits, Sessions
 from hub_proxy.transport.sse import SSEEndpoint
 from hub_proxy.transport.streamable_http import (
+    LAST_EVENT_ID_HEADER,
     PROTOCOL_VERSION_HEADER,
     SESSION_HEADER,
     StreamableHTTPEndpoint,
@@ -39,9 +42,12 @@ from hub_proxy.transport.streamable_http import (
 __all__ = [
     "CREDENTIAL_EXPIRES",
     "DEFAULT_MAX_BODY_BYTES",
+    "JSON",
+    "LAST_EVENT_ID_HEADER",
     "OWNER",
     "PROTOCOL_VERSION_HEADER",
     "SESSION_HEADER",
+    "SSE",
     "EndpointOptions",
     "Peer",
     "RandomSessionIds",

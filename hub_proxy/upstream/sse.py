@@ -28,10 +28,9 @@ from mcp_types.jsonrpc import jsonrpc_message_adapter
 from pydantic import ValidationError
 
 from hub_proxy.catalog import RemoteTarget
-from hub_proxy.transport import jsonrpc
+from hub_proxy.transport import SESSION_HEADER, jsonrpc
 from hub_proxy.upstream.base import SESSION_EXPIRED, QueuedLink, UnreadableError, describe_loss
 
-_SESSION_HEADER: Final = "mcp-session-id"
 # The SSE transport carries the session in the message endpoint's query.
 _SSE_SESSION_PARAM: Final = "session_id"
 _NOT_FOUND: Final = 404
@@ -95,7 +94,7 @@ class SseLink(QueuedLink):
 
     async def _check_session(self, response: httpx2.Response) -> None:
         request = response.request
-        carried = _SESSION_HEADER in request.headers or _SSE_SESSION_PARAM in request.url.params
+        carried = SESSION_HEADER in request.headers or _SSE_SESSION_PARAM in request.url.params
         if not carried or request.method == "DELETE":
             return
         expired = response.status_code == _NOT_FOUND or (

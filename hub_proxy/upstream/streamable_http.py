@@ -54,20 +54,22 @@ import aiohttp
 
 from hub_proxy.catalog import RemoteTarget
 from hub_proxy.telemetry.mcp import trace_headers
-from hub_proxy.transport import jsonrpc
+from hub_proxy.transport import (
+    JSON,
+    LAST_EVENT_ID_HEADER,
+    PROTOCOL_VERSION_HEADER,
+    SESSION_HEADER,
+    SSE,
+    jsonrpc,
+)
 from hub_proxy.upstream.base import SESSION_EXPIRED, QueuedLink, UnreadableError, describe_loss
 
-_SESSION_HEADER: Final = "Mcp-Session-Id"
-_VERSION_HEADER: Final = "MCP-Protocol-Version"
-_JSON: Final = "application/json"
-_SSE: Final = "text/event-stream"
 _NOT_FOUND: Final = 404
 _BAD_REQUEST: Final = 400
 _METHOD_NOT_ALLOWED: Final = 405
 _CONNECT_SECONDS: Final = 10.0
 # A GET stream that ended or broke is opened again after this pause.
 _REOPEN_GET_SECONDS: Final = 1.0
-_LAST_EVENT_HEADER: Final = "Last-Event-ID"
 # Resuming an answer: the pause when the server gives no ``retry``, the
 # longest one honoured, and how many resumptions in a row may bring nothing.
 _DEFAULT_RETRY_SECONDS: Final = 1.0
@@ -86,8 +88,8 @@ class StreamableHttpLink(QueuedLink):
         self._url = target.url
         self._headers: dict[str, str] = {
             **target.headers,
-            "Accept": f"{_JSON}, {_SSE}",
-            "Content-Type": _JSON,
+            "Accept": f"{JSON}, {SSE}",
+            "Content-Type": JSON,
         }
         # No overall timeout: a tool call takes as long as it takes, and the
         # hub's caller decides how long to wait for it.
@@ -105,7 +107,7 @@ class StreamableHttpLink(QueuedLink):
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if _SESSION_HEADER in self._headers:
+        if SESSION_HEADER in self._headers:
             # Courtesy only: a server that does not answer soon forgets the session anyway.
             with contextlib.suppress(aiohttp.ClientError, TimeoutError):
                 async with (
@@ -136,7 +138,7 @@ class StreamableHttpLink(QueuedLink):
         request_id, method = (
             (message.id, message.method) if isinstance(message, jsonrpc.Request) else (None, None)
         )
-        carried = _SESSION_HEADER in self._headers
+        carried = SESSION_HEADER in self._headers
         data = jsonrpc.encode(message)
         traced = trace_headers(message)
         headers = {**self._headers, **traced} if traced else self._headers
@@ -153,9 +155,9 @@ class StreamableHttpLink(QueuedLink):
                 if method is None or answer.status == 202:
                     return
                 if method == "initialize":
-                    session = answer.headers.get(_SESSION_HEADER)
+                    session = answer.headers.get(SESSION_HEADER)
                     if session is not None:
-                        self._headers[_SESSION_HEADER] = session
+                        self._headers[SESSION_HEADER] = session
                 await self._deliver(answer, request_id, initialize=method == "initialize")
         except aiohttp.ClientError as exc:
             self._end(describe_loss(exc))
@@ -167,11 +169,11 @@ class StreamableHttpLink(QueuedLink):
         self, answer: aiohttp.ClientResponse, request_id: object, *, initialize: bool
     ) -> None:
         delivery = _Delivery(request_id, initialize=initialize)
-        if answer.content_type == _SSE:
+        if answer.content_type == SSE:
             resumption = _Resumption()
             failure = await self._consume(_events(answer, resumption), delivery)
             failure = await self._resume(resumption, delivery, failure)
-        elif answer.content_type == _JSON:
+        elif answer.content_type == JSON:
             failure = await self._consume(_json_body(answer), delivery)
         else:
             failure = f"answered with {answer.content_type!r}"
@@ -220,12 +222,12 @@ class StreamableHttpLink(QueuedLink):
                 return f"{failure}, and resuming it brought nothing {_RESUME_ATTEMPTS} times"
             await asyncio.sleep(resumption.retry_seconds)
             seen = resumption.last_event_id
-            headers = {**self._headers, "Accept": _SSE, _LAST_EVENT_HEADER: seen}
+            headers = {**self._headers, "Accept": SSE, LAST_EVENT_ID_HEADER: seen}
             del headers["Content-Type"]
             async with self._http.get(self._url, headers=headers) as stream:
                 if await self._expired(stream, carried=True):
                     return None  # the lifetime ended: the multiplexer answers every request
-                if stream.status >= _BAD_REQUEST or stream.content_type != _SSE:
+                if stream.status >= _BAD_REQUEST or stream.content_type != SSE:
                     return f"{failure}, and refused to resume it (HTTP {stream.status})"
                 # The stream resumed may be the server's own as well, open after the answer.
                 events = _events(stream, resumption)
@@ -239,7 +241,7 @@ class StreamableHttpLink(QueuedLink):
     def _learn_version(self, initialized: jsonrpc.Result) -> None:
         version = initialized.result.get("protocolVersion")
         if isinstance(version, str):
-            self._headers[_VERSION_HEADER] = version
+            self._headers[PROTOCOL_VERSION_HEADER] = version
 
     def _fail(self, request_id: object, why: str) -> None:
         """Answer a request the upstream could not take; a lost notification is only logged."""
@@ -253,14 +255,14 @@ class StreamableHttpLink(QueuedLink):
 
     async def _listen(self) -> None:
         """The GET stream, kept open while the server offers it."""
-        headers = {**self._headers, "Accept": _SSE}
+        headers = {**self._headers, "Accept": SSE}
         del headers["Content-Type"]
         while True:
             try:
                 async with self._http.get(self._url, headers=headers) as stream:
                     if await self._expired(stream, carried=True):
                         return
-                    if stream.status == _METHOD_NOT_ALLOWED or stream.content_type != _SSE:
+                    if stream.status == _METHOD_NOT_ALLOWED or stream.content_type != SSE:
                         return
                     async for data in _events(stream):
                         # The server's own stream: related to no request of ours.
