@@ -114,10 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--metrics-port",
         type=int,
-        default=_env_int("MCPHUB_METRICS_PORT"),
+        default=None,
         help="serve /metrics on this port of --host instead of beside the MCP endpoints: "
-        "metrics name servers and policies, so keep them off the port clients reach "
-        "[MCPHUB_METRICS_PORT]",
+        "metrics name servers and policies, so keep them off the port clients reach",
     )
     _session_arguments(parser)
     _access_arguments(parser)
@@ -206,38 +205,26 @@ def _session_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--max-sessions",
         type=int,
-        default=_env_int("MCPHUB_MAX_SESSIONS") or DEFAULT_MAX_SESSIONS,
+        default=DEFAULT_MAX_SESSIONS,
         help="sessions this replica holds at most; more are refused with 503 "
-        f"[MCPHUB_MAX_SESSIONS, else {DEFAULT_MAX_SESSIONS}]",
+        f"(default: {DEFAULT_MAX_SESSIONS})",
     )
     group.add_argument(
         "--max-sessions-per-principal",
         type=int,
-        default=_env_int("MCPHUB_MAX_SESSIONS_PER_PRINCIPAL") or DEFAULT_MAX_SESSIONS_PER_OWNER,
+        default=DEFAULT_MAX_SESSIONS_PER_OWNER,
         help="sessions one principal (user, API key, ServiceAccount; all anonymous callers "
         "are one) holds at most on this replica; more are refused with 429 "
-        f"[MCPHUB_MAX_SESSIONS_PER_PRINCIPAL, else {DEFAULT_MAX_SESSIONS_PER_OWNER}]",
+        f"(default: {DEFAULT_MAX_SESSIONS_PER_OWNER})",
     )
     group.add_argument(
         "--session-idle-timeout",
         type=float,
-        default=_env_int("MCPHUB_SESSION_IDLE_TIMEOUT") or DEFAULT_IDLE_SECONDS,
+        default=DEFAULT_IDLE_SECONDS,
         metavar="SECONDS",
         help="a session with nothing in flight and no stream open this long is closed "
-        f"[MCPHUB_SESSION_IDLE_TIMEOUT, else {DEFAULT_IDLE_SECONDS:g}]",
+        f"(default: {DEFAULT_IDLE_SECONDS:g})",
     )
-
-
-def _env_int(name: str) -> int | None:
-    """An integer setting from the environment, for a flag's default; unset or empty is None."""
-    value = os.environ.get(name)
-    if not value:
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        print(f"mcphub-hub: {name} must be an integer, not {value!r}", file=sys.stderr)
-        raise SystemExit(2) from None
 
 
 def _access_arguments(parser: argparse.ArgumentParser) -> None:
