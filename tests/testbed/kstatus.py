@@ -13,7 +13,6 @@ once; it takes seconds with a warm Go cache and a few minutes without.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import subprocess
 from collections.abc import Mapping
@@ -22,8 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from tests.testbed.errors import TestbedError
-from tests.testbed.golang import go_env, run_go
-from tests.testbed.paths import cache_dir
+from tests.testbed.golang import build_program, go_env
 
 SOURCE = Path(__file__).resolve().parent / "kstatus"
 
@@ -36,25 +34,14 @@ class Result:
     message: str
 
 
-def _fingerprint() -> str:
-    digest = hashlib.sha256()
-    for name in ("go.mod", "go.sum", "main.go"):
-        digest.update((SOURCE / name).read_bytes())
-    return digest.hexdigest()[:16]
-
-
 def ensure_built() -> Path:
     """The kstatus command, built when its sources changed or it is missing."""
-    binary = cache_dir() / "kstatus" / _fingerprint() / "kstatus"
-    if not binary.exists():
-        binary.parent.mkdir(parents=True, exist_ok=True)
-        run_go(
-            ["build", "-trimpath", "-o", str(binary), "."],
-            SOURCE,
-            env=go_env(GOFLAGS="-mod=mod"),
-            fallback="install Go to build kstatus for the operator's status tests",
-        )
-    return binary
+    return build_program(
+        SOURCE,
+        "kstatus",
+        env=go_env(GOFLAGS="-mod=mod"),
+        fallback="install Go to build kstatus for the operator's status tests",
+    )
 
 
 def compute(obj: Mapping[str, Any]) -> Result:

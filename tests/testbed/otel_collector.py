@@ -17,7 +17,6 @@ tests run against the Collector rather than a stand-in receiver.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,8 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.testbed.golang import run_go
-from tests.testbed.paths import cache_dir
+from tests.testbed.golang import build_program
 from tests.testbed.processes import ManagedProcess, free_port, port_is_open
 from tests.testbed.waiting import eventually
 
@@ -36,28 +34,14 @@ START_TIMEOUT_SECONDS = 30.0
 EXPORT_SECONDS = 30.0
 
 
-def _fingerprint() -> str:
-    digest = hashlib.sha256()
-    for name in ("go.mod", "go.sum", "main.go"):
-        digest.update((SOURCE / name).read_bytes())
-    return digest.hexdigest()[:16]
-
-
-def binary() -> Path:
-    return cache_dir() / "otelcol" / _fingerprint() / "otelcol-mcphub"
-
-
 def ensure_built() -> Path:
     """The Collector, built when its sources changed or it is missing."""
-    target = binary()
-    if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        run_go(
-            ["build", "-trimpath", "-ldflags", "-s -w", "-o", str(target), "."],
-            SOURCE,
-            fallback="run `python -m tests.testbed.install` where Go 1.26+ is installed",
-        )
-    return target
+    return build_program(
+        SOURCE,
+        "otelcol-mcphub",
+        flags=["-ldflags", "-s -w"],
+        fallback="run `python -m tests.testbed.install` where Go 1.26+ is installed",
+    )
 
 
 @dataclass(frozen=True)
