@@ -2,7 +2,8 @@
 
 :meth:`SearchIndex.sync` takes every tool the hub publishes now and makes the
 store hold exactly those: texts whose content hash is already embedded are
-reused, only new texts go to the model, removed tools leave.  Syncs are
+reused, only new texts go to the model (each tool's two views, whose mean is
+its vector), removed tools leave.  Syncs are
 serialized (one at a time per index); searches run alongside them and see the
 index before or after a sync, never half of one.
 
@@ -36,7 +37,9 @@ from hub_proxy.search.texts import ToolDocument, ToolKey, intent
 # A request is a sentence or a paragraph; past this it is a document pasted by mistake.
 MAX_QUERY_CHARS: Final = 2000
 MAX_LIMIT: Final = 1000
-_EMBED_BATCH: Final = 256
+# Tools per call to the model (two texts each): an API request of 256 inputs stays
+# well inside what OpenAI-compatible servers accept.
+_EMBED_BATCH: Final = 128
 
 logger = logging.getLogger(__name__)
 
@@ -88,8 +91,8 @@ class SearchIndex:
         hashes = {key: document.content_hash for key, document in wanted.items()}
         changed = [key for key, h in hashes.items() if stored.get(key) != h]
         missing = await self._store.missing({hashes[key] for key in changed})
-        texts = {hashes[key]: wanted[key].text for key in changed if hashes[key] in missing}
-        vectors = await self._embed_documents(list(texts.items()))
+        views = {hashes[key]: wanted[key].views for key in changed if hashes[key] in missing}
+        vectors = await self._embed_documents(list(views.items()))
         reused = len(changed) - sum(1 for key in changed if hashes[key] in missing)
         # Removed: what this index had synced and no longer has, and whatever the
         # store has that nobody indexes (for a shared store, that is the store's call).
@@ -106,12 +109,18 @@ class SearchIndex:
             logger.info("search index synced", extra=vars(report))
         return report
 
-    async def _embed_documents(self, texts: list[tuple[str, str]]) -> dict[str, np.ndarray]:
+    async def _embed_documents(
+        self, documents: list[tuple[str, tuple[str, ...]]]
+    ) -> dict[str, np.ndarray]:
+        """Each content hash's vector: the mean of its views' unit vectors (see texts)."""
         vectors: dict[str, np.ndarray] = {}
-        for start in range(0, len(texts), _EMBED_BATCH):
-            batch = texts[start : start + _EMBED_BATCH]
-            embedded = await self._embed([text for _, text in batch])
-            vectors.update(zip((h for h, _ in batch), embedded, strict=True))
+        for start in range(0, len(documents), _EMBED_BATCH):
+            batch = documents[start : start + _EMBED_BATCH]
+            embedded = await self._embed([text for _, views in batch for text in views])
+            at = 0
+            for content_hash, views in batch:
+                vectors[content_hash] = embedded[at : at + len(views)].mean(axis=0)
+                at += len(views)
         return vectors
 
     async def _embed(self, texts: list[str]) -> np.ndarray:

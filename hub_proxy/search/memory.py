@@ -1,9 +1,10 @@
 """The in-memory store: the standalone hub's default, nothing to set up.
 
 Everything lives in numpy arrays rebuilt after each update (an update is rare;
-a search is not): one matrix of unit vectors, each row's term frequencies and
-length, and a posting list per term.  A search is one matrix-vector product
-for the cosine, a walk over the query terms' postings for BM25, and a partial
+a search is not): one matrix of the tools' vectors, each row's term
+frequencies and length, and a posting list per term.  A search is one
+matrix-vector product for the dense half, a walk over the query terms'
+postings for BM25, and a partial
 sort of the allowed rows; 10,000 tools rank in about a millisecond after the
 query vector (``python -m tests.benchmarks.search_scale``).
 """

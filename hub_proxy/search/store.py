@@ -2,7 +2,10 @@
 
 A store holds, per tool, the hash of its text, its terms (for BM25) and its
 vector -- vectors are kept by content hash, so two tools with one text, or a
-tool whose text comes back, share one embedding.  It ranks a
+tool whose text comes back, share one embedding.  A tool's vector is the mean
+of its views' unit vectors (:mod:`hub_proxy.search.texts`), not itself of unit
+length: stores rank by the inner product with the request's unit vector, which
+is the mean of the views' cosines.  It ranks a
 :class:`~hub_proxy.search.ranking.Query` itself, the caller's allowed tools
 filtered inside the query, before the limit: a restricted caller still gets
 ``limit`` hits when enough of its tools match.

@@ -13,9 +13,18 @@ literal values it carries -- quoted strings, URLs, and words with digits
 description of the tool, and a small model's vector drifts towards them.  The
 lexical half still sees the whole request, where an exact name counts.
 
+A tool is embedded in two *views*, and its vector is their mean: the whole
+text, and its *head* -- server and name, title, description -- alone.  The
+model reads 128 tokens, and a tool's parameters or its server's description
+can fill them; the head keeps what the tool is for from being diluted or cut
+off.  The dot product of a request's unit vector with the mean of two unit
+vectors is the mean of the two cosines, so every store ranks it as it ranks
+one vector.
+
 Measured on the dev set (README, "Smart routing"): parameters and the server's
 description in the text, +0.11 recall@5 over name plus description; the intent
-instead of the raw request, +0.01 to +0.03.
+instead of the raw request, +0.01 to +0.03; the two views instead of the whole
+text alone, recall@10 0.875 to 0.906 (recall@5 0.800 both).
 """
 
 from __future__ import annotations
@@ -29,7 +38,7 @@ from typing import Any, Final
 from hub_proxy.search.lexical import words
 
 # Bumped whenever text() changes, so every stored text is rebuilt and re-embedded.
-TEXT_VERSION: Final = 1
+TEXT_VERSION: Final = 2
 _LITERALS: Final = re.compile(
     r"https?://\S+"  # URLs
     r"|(?<!\w)'[^']*'(?!\w)|\"[^\"]*\"|\u201c[^\u201d]*\u201d|\u2018[^\u2019]*\u2019"  # quoted
@@ -58,22 +67,36 @@ class ToolDocument:
 
     @property
     def text(self) -> str:
+        """The whole text: what BM25 reads, and the first view the model embeds."""
         return tool_text(self)
 
     @property
+    def views(self) -> tuple[str, str]:
+        """What the model embeds, the tool's vector being their mean: the text, and its head."""
+        return self.text, head_text(self)
+
+    @property
     def content_hash(self) -> str:
-        """Identifies the text: equal hashes, equal text, one embedding for both."""
-        digest = hashlib.sha256(f"{TEXT_VERSION}\0{self.text}".encode())
+        """Identifies the views: equal hashes, equal views, one embedding for both."""
+        text, head = self.views
+        digest = hashlib.sha256(f"{TEXT_VERSION}\0{text}\0{head}".encode())
         return digest.hexdigest()
 
 
-def tool_text(document: ToolDocument) -> str:
+def head_text(document: ToolDocument) -> str:
+    """What the tool is: server and name, title and description."""
     server = " ".join(words(document.key.server))
     parts = [f"{server}: {' '.join(words(document.key.tool))}."]
     if document.title:
         parts.append(f"{document.title.strip()}.")
     if document.description:
         parts.append(document.description.strip())
+    return _SPACES.sub(" ", " ".join(parts))
+
+
+def tool_text(document: ToolDocument) -> str:
+    """The head, then how the tool is called and where it lives: parameters, server."""
+    parts = [head_text(document)]
     parameters = _parameters(document.input_schema)
     if parameters:
         parts.append(f"Parameters: {parameters}.")

@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 
 import asyncpg
+import numpy as np
 import pytest
 
 from hub_proxy.search import (
@@ -45,6 +46,26 @@ async def test_only_changed_texts_are_embedded(embedder: LocalEmbedder) -> None:
     assert (changed.computed, changed.changed) == (1, 1)
     ranking = await index.search("ten-day forecast", 1)
     assert ranking.hits[0].key == ToolKey("weather", "get_forecast")
+
+
+@pytest.mark.parametrize("store", [MemoryStore, "postgres"])
+async def test_a_tool_ranks_by_the_mean_cosine_of_its_two_views(
+    embedder: LocalEmbedder, store: type[MemoryStore] | str, request: pytest.FixtureRequest
+) -> None:
+    if store == "postgres":
+        dsn = request.getfixturevalue("postgres").dsn
+        await drop_index(dsn)
+        index = SearchIndex(PostgresStore(dsn), embedder)
+    else:
+        index = SearchIndex(MemoryStore(), embedder)
+    await index.open()
+    await index.sync(TOOLS)
+    forecast = TOOLS[5]
+    query, *views = await embedder.embed(["forecast for Paris", *forecast.views])
+    ranking = await index.search("forecast for Paris", 1)
+    await index.close()
+    assert ranking.hits[0].key == forecast.key
+    assert ranking.hits[0].dense == pytest.approx(float(np.mean([query @ v for v in views])))
 
 
 async def test_a_removed_server_leaves_the_index(embedder: LocalEmbedder) -> None:

@@ -34,6 +34,18 @@ def test_the_text_has_server_name_title_description_and_parameters() -> None:
     assert "The yahoo-finance server" in text
 
 
+def test_the_head_is_what_the_tool_is_and_the_text_begins_with_it() -> None:
+    document = dataclasses.replace(
+        tool("yahoo-finance", "get_income_statement", "Get the income statement", freq="yearly"),
+        title="Income statement",
+    )
+    text, head = document.views
+    assert head == "yahoo finance: get income statement. Income statement. Get the income statement"
+    assert text.startswith(head)
+    assert "yearly" in text
+    assert "The yahoo-finance server" in text
+
+
 def test_a_changed_description_changes_the_hash_and_nothing_else_does() -> None:
     document = ToolDocument(ToolKey("s", "t"), "does a thing")
     same = ToolDocument(ToolKey("s", "t"), "does a thing")
