@@ -17,8 +17,8 @@ Figures:
 * **baseline ms**: a bare numpy matrix-vector product and top-k over the same
   vectors, the floor any exact ranking stands on, measured in the same run;
 * **write tools/s**: storing the index (vectors and terms) from scratch;
-* **embed tools/s**: the offline model embedding tool texts (what indexing
-  costs when every text is new), on a sample;
+* **embed tools/s**: a sample of tools indexed with the offline model, each
+  tool's two views embedded (what indexing costs when every text is new);
 * **index bytes**: vectors and terms as the store holds them (PostgreSQL:
   ``pg_total_relation_size`` of the tables, indexes included).
 """
@@ -36,8 +36,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import numpy as np
+from prometheus_client import CollectorRegistry
 
-from hub_proxy.search import ToolKey
+from hub_proxy.search import SearchIndex, ToolDocument, ToolKey
 from hub_proxy.search.embedding.local import LocalEmbedder
 from hub_proxy.search.memory import MemoryStore
 from hub_proxy.search.postgres import PostgresStore
@@ -127,10 +128,13 @@ async def _baseline(vectors: dict[str, np.ndarray], queries: int) -> dict[str, f
 async def main(count: int, queries: int) -> dict[str, Any]:
     entries, vectors, texts = _synthetic(count)
     embedder = LocalEmbedder()
-    sample = texts[:256]
+    sample = [ToolDocument(e.key, text) for e, text in zip(entries[:256], texts, strict=False)]
+    index = SearchIndex(MemoryStore(), embedder, registry=CollectorRegistry())
+    await index.open()
     started = time.perf_counter()
-    await embedder.embed(sample)
+    await index.sync(sample)
     embed_rate = len(sample) / (time.perf_counter() - started)
+    await index.close()
     await embedder.close()
     figures: dict[str, Any] = {
         "tools": count,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -58,16 +59,50 @@ async def test_the_stores_rank_alike(embedder: LocalEmbedder, postgres: Postgres
         made = SearchIndex(store, embedder)
         await made.open()
         await made.sync(TOOLS)
+    # Small limits too: PostgreSQL fuses only the tools with a lexical score and the
+    # `limit` nearest, which must rank as fusing every tool does.
+    some = {d.key for d in TOOLS if d.key.server not in ("gitlab", "slack")}
     try:
-        for query in QUERIES:
+        for query, limit, allowed in itertools.product(QUERIES, (1, 3, 5), (None, some)):
             ranked = [
-                await SearchIndex(store, embedder).search(query, 5) for store in (memory, database)
+                await SearchIndex(store, embedder).search(query, limit, allowed=allowed)
+                for store in (memory, database)
             ]
             assert [h.key for h in ranked[0].hits] == [h.key for h in ranked[1].hits], query
+            assert ranked[0].searched == ranked[1].searched
             for a, b in zip(ranked[0].hits, ranked[1].hits, strict=True):
                 assert a.score == pytest.approx(b.score, abs=1e-5)
     finally:
         await database.close()
+
+
+async def test_an_index_of_the_first_schema_is_migrated_in_place(
+    embedder: LocalEmbedder, postgres: Postgres
+) -> None:
+    await drop_index(postgres.dsn)
+    store = PostgresStore(postgres.dsn)
+    made = SearchIndex(store, embedder)
+    await made.open()
+    await made.sync(TOOLS)
+    before = await made.search(QUERIES[1], 5)
+    await store.close()
+    # Back to what the first migration made, the rows kept: as a hub of that version left it.
+    connection = await asyncpg.connect(postgres.dsn)
+    try:
+        await connection.execute(
+            "DROP TABLE mcphub_search.tool_vectors, mcphub_search.stats;"
+            "ALTER TABLE mcphub_search.terms DROP COLUMN length;"
+            "DELETE FROM mcphub_search.migrations WHERE version > 1"
+        )
+    finally:
+        await connection.close()
+    again = SearchIndex(PostgresStore(postgres.dsn), embedder)
+    await again.open()
+    after = await again.search(QUERIES[1], 5)
+    report = await again.sync(TOOLS)
+    await again.close()
+    assert after == before
+    assert (report.computed, report.changed) == (0, 0)
 
 
 async def test_obvious_queries_find_their_tool(index: SearchIndex) -> None:
