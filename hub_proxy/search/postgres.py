@@ -142,10 +142,13 @@ def _rank_statement(*, filtered: bool) -> str:
     hides from the planner how many rows pass, and with its estimate of one
     row it chose nested loops that took 40 ms instead of 8.
     """
-    only = "WHERE (r.server, r.tool) IN (SELECT * FROM allowed)" if filtered else ""
+    # A join, not IN (...), for which the planner guesses a tenth of the keys
+    # distinct: 28 ms at p50 against 32 with 5,000 of 10,000 tools allowed.  Most
+    # of it is looking up the allowed tools' vectors one by one, the plan chosen
+    # either way; a caller allowed everything is ranked by the other statement.
+    only = "JOIN allowed USING (server, tool)" if filtered else ""
     searched = (
-        "(SELECT count(*) FROM mcphub_search.tools r"
-        " WHERE (r.server, r.tool) IN (SELECT * FROM allowed))"
+        "(SELECT count(*) FROM mcphub_search.tools JOIN allowed USING (server, tool))"
         if filtered
         else "(SELECT n FROM stats)::bigint"
     )
@@ -173,8 +176,8 @@ lexical AS MATERIALIZED (
                / (r.frequency + $7::float8
                   * (1 - $8::float8 + $8::float8 * r.length / stats.avgdl))) AS score
     FROM matched r
-    CROSS JOIN stats
     {only}
+    CROSS JOIN stats
     GROUP BY r.server, r.tool
 ),
 nearest AS MATERIALIZED (
@@ -468,7 +471,8 @@ class PostgresStore:
 def _columns(keys: Collection[ToolKey]) -> tuple[list[str], list[str]]:
     """Keys as the two arrays ``unnest($1::text[], $2::text[])`` pairs up, in key order.
 
-    Sorted, so that concurrent writers lock rows in one order.
+    Sorted, so that concurrent writers lock rows in one order; each key once, as
+    the ranking joins them.
     """
-    ordered = sorted(keys)
+    ordered = sorted(set(keys))
     return [k.server for k in ordered], [k.tool for k in ordered]
