@@ -110,20 +110,21 @@ def _migrations(dimensions: int) -> tuple[str, ...]:
         CREATE INDEX terms_by_term ON mcphub_search.terms (term);
         """,
         f"""
+        ALTER TABLE mcphub_search.tools ADD COLUMN id bigint GENERATED ALWAYS AS IDENTITY UNIQUE;
         CREATE TABLE mcphub_search.tool_vectors (
+            tool_id bigint PRIMARY KEY REFERENCES mcphub_search.tools (id) ON DELETE CASCADE,
             server text NOT NULL,
             tool text NOT NULL,
-            embedding vector({int(dimensions)}) NOT NULL,
-            PRIMARY KEY (server, tool),
-            FOREIGN KEY (server, tool) REFERENCES mcphub_search.tools ON DELETE CASCADE
+            embedding vector({int(dimensions)}) NOT NULL
         );
-        INSERT INTO mcphub_search.tool_vectors (server, tool, embedding)
-        SELECT t.server, t.tool, v.embedding
+        INSERT INTO mcphub_search.tool_vectors (tool_id, server, tool, embedding)
+        SELECT t.id, t.server, t.tool, v.embedding
         FROM mcphub_search.tools t JOIN mcphub_search.vectors v USING (content_hash);
-        ALTER TABLE mcphub_search.terms ADD COLUMN length integer;
-        UPDATE mcphub_search.terms t SET length = r.length
+        ALTER TABLE mcphub_search.terms ADD COLUMN tool_id bigint, ADD COLUMN length integer;
+        UPDATE mcphub_search.terms t SET tool_id = r.id, length = r.length
         FROM mcphub_search.tools r WHERE (r.server, r.tool) = (t.server, t.tool);
-        ALTER TABLE mcphub_search.terms ALTER COLUMN length SET NOT NULL;
+        ALTER TABLE mcphub_search.terms ALTER COLUMN tool_id SET NOT NULL,
+            ALTER COLUMN length SET NOT NULL;
         CREATE TABLE mcphub_search.stats (
             singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
             tools bigint NOT NULL,
@@ -136,78 +137,73 @@ def _migrations(dimensions: int) -> tuple[str, ...]:
 
 
 def _rank_statement(*, filtered: bool) -> str:
-    """The ranking SQL, for every tool or only the allowed ones ($3, $4).
+    """The ranking SQL, for every tool or only the tools whose ids are $8.
 
-    Two statements rather than one with ``$3 IS NULL OR ...``: that condition
+    Two statements rather than one with ``$8 IS NULL OR ...``: that condition
     hides from the planner how many rows pass, and with its estimate of one
-    row it chose nested loops that took 40 ms instead of 8.
+    row it chose nested loops that took 40 ms instead of 8.  The allowed tools
+    are ids, tested with ``= ANY``, which PostgreSQL hashes once per statement:
+    with 10,000 tools all allowed, 24 ms at p50 where (server, tool) pairs
+    joined took 56.
     """
-    # A join, not IN (...), for which the planner guesses a tenth of the keys
-    # distinct: 28 ms at p50 against 32 with 5,000 of 10,000 tools allowed.  Most
-    # of it is looking up the allowed tools' vectors one by one, the plan chosen
-    # either way; a caller allowed everything is ranked by the other statement.
-    only = "JOIN allowed USING (server, tool)" if filtered else ""
+    only = "WHERE r.tool_id = ANY($8::bigint[])" if filtered else ""
     searched = (
-        "(SELECT count(*) FROM mcphub_search.tools JOIN allowed USING (server, tool))"
+        "(SELECT count(*) FROM mcphub_search.tools WHERE id = ANY($8::bigint[]))"
         if filtered
         else "(SELECT n FROM stats)::bigint"
     )
     # See the module docstring: BM25 over the query terms' rows, the nearest by
     # the dense score alone, and the fusion over those candidates only.
     return f"""
-WITH allowed AS MATERIALIZED (
-    SELECT * FROM unnest($3::text[], $4::text[]) AS a(server, tool)
-),
-stats AS MATERIALIZED (
+WITH stats AS MATERIALIZED (
     SELECT tools::float8 AS n,
            CASE WHEN tools > 0 THEN total_length::float8 / tools ELSE 1 END AS avgdl
     FROM mcphub_search.stats
 ),
 matched AS (
-    SELECT server, tool, frequency, length,
-           count(*) OVER (PARTITION BY term)::float8 AS df
+    SELECT tool_id, frequency, length, count(*) OVER (PARTITION BY term)::float8 AS df
     FROM mcphub_search.terms
     WHERE term = ANY($2::text[])
 ),
 lexical AS MATERIALIZED (
-    SELECT r.server, r.tool,
+    SELECT r.tool_id,
            sum(ln(1 + (stats.n - r.df + 0.5) / (r.df + 0.5))
-               * r.frequency * ($7::float8 + 1)
-               / (r.frequency + $7::float8
-                  * (1 - $8::float8 + $8::float8 * r.length / stats.avgdl))) AS score
+               * r.frequency * ($5::float8 + 1)
+               / (r.frequency + $5::float8
+                  * (1 - $6::float8 + $6::float8 * r.length / stats.avgdl))) AS score
     FROM matched r
-    {only}
     CROSS JOIN stats
-    GROUP BY r.server, r.tool
+    {only}
+    GROUP BY r.tool_id
 ),
 nearest AS MATERIALIZED (
-    SELECT r.server, r.tool FROM mcphub_search.tool_vectors r
+    SELECT r.tool_id FROM mcphub_search.tool_vectors r
     {only}
     ORDER BY r.embedding <#> $1, r.server COLLATE "C", r.tool COLLATE "C"
-    LIMIT $6
+    LIMIT $4
 ),
 candidates AS (
-    SELECT server, tool, max(score) AS lexical
-    FROM (SELECT * FROM lexical UNION ALL SELECT server, tool, 0 FROM nearest) c
-    GROUP BY server, tool
+    SELECT tool_id, max(score) AS lexical
+    FROM (SELECT * FROM lexical UNION ALL SELECT tool_id, 0 FROM nearest) c
+    GROUP BY tool_id
 ),
 scored AS (
-    SELECT c.server, c.tool, -(r.embedding <#> $1)::float8 AS dense,
+    SELECT r.server, r.tool, -(r.embedding <#> $1)::float8 AS dense,
            coalesce(c.lexical / nullif(max(c.lexical) OVER (), 0), 0)::float8 AS lexical
     FROM candidates c
-    JOIN mcphub_search.tool_vectors r USING (server, tool)
+    JOIN mcphub_search.tool_vectors r USING (tool_id)
 ),
 ranked AS (
     SELECT server, tool, dense, lexical,
-           $9::float8 * dense + (1 - $9::float8) * lexical AS score
+           $7::float8 * dense + (1 - $7::float8) * lexical AS score
     FROM scored
 )
 SELECT {searched} AS searched, top.*
 FROM (SELECT 1) one
 LEFT JOIN LATERAL (
-    SELECT * FROM ranked WHERE score >= $5::float8
+    SELECT * FROM ranked WHERE score >= $3::float8
     ORDER BY score DESC, server COLLATE "C", tool COLLATE "C"
-    LIMIT $6
+    LIMIT $4
 ) top ON true
 """  # noqa: S608 - it interpolates only the constants above
 
@@ -223,6 +219,8 @@ class PostgresStore:
         self._dsn = dsn
         self._forget_after = forget_after
         self._pool: asyncpg.Pool | None = None
+        # Each tool's row id, for the ranking's filter (see _ids_of).
+        self._ids: dict[ToolKey, int] = {}
         parts = urlsplit(dsn)
         # Named in errors without its password.
         self._where = f"{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path}"
@@ -243,7 +241,12 @@ class PostgresStore:
                 init=register_vector,
                 # A search is one short statement: starting parallel workers for
                 # it cost 5 ms of its 24 (measured on 10,000 tools), more than they save.
-                server_settings={"max_parallel_workers_per_gather": "0"},
+                server_settings={
+                    "max_parallel_workers_per_gather": "0",
+                    # A plan for the bound values, so that `= ANY($8)` is a hashed
+                    # lookup: a generic plan would compare each row to every id.
+                    "plan_cache_mode": "force_custom_plan",
+                },
             )
 
     async def _migrate(self, connection: asyncpg.Connection, model: str, dimensions: int) -> None:
@@ -318,8 +321,9 @@ class PostgresStore:
     async def hashes(self) -> dict[ToolKey, str]:
         async with self._connection() as connection:
             rows = await connection.fetch(
-                "SELECT server, tool, content_hash FROM mcphub_search.tools"
+                "SELECT server, tool, content_hash, id FROM mcphub_search.tools"
             )
+        self._ids = {ToolKey(r["server"], r["tool"]): r["id"] for r in rows}
         return {ToolKey(r["server"], r["tool"]): r["content_hash"] for r in rows}
 
     async def missing(self, hashes: Collection[str]) -> set[str]:
@@ -358,23 +362,25 @@ class PostgresStore:
                 SET content_hash = EXCLUDED.content_hash, length = EXCLUDED.length,
                     observed_at = EXCLUDED.observed_at
                 WHERE t.observed_at <= EXCLUDED.observed_at
-                RETURNING server, tool
+                RETURNING server, tool, id
                 """,
                 [e.key.server for e in ordered],
                 [e.key.tool for e in ordered],
                 [e.content_hash for e in ordered],
                 [sum(e.terms.values()) for e in ordered],
             )
-            kept = {ToolKey(r["server"], r["tool"]) for r in written}
+            kept = {ToolKey(r["server"], r["tool"]): r["id"] for r in written}
             fresh = [e for e in ordered if e.key in kept]
             await connection.execute(
                 """
-                INSERT INTO mcphub_search.tool_vectors AS t (server, tool, embedding)
-                SELECT u.server, u.tool, v.embedding
-                FROM unnest($1::text[], $2::text[], $3::text[]) AS u(server, tool, content_hash)
+                INSERT INTO mcphub_search.tool_vectors AS t (tool_id, server, tool, embedding)
+                SELECT u.tool_id, u.server, u.tool, v.embedding
+                FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[])
+                     AS u(tool_id, server, tool, content_hash)
                 JOIN mcphub_search.vectors v USING (content_hash)
-                ON CONFLICT (server, tool) DO UPDATE SET embedding = EXCLUDED.embedding
+                ON CONFLICT (tool_id) DO UPDATE SET embedding = EXCLUDED.embedding
                 """,
+                [kept[e.key] for e in fresh],
                 [e.key.server for e in fresh],
                 [e.key.tool for e in fresh],
                 [e.content_hash for e in fresh],
@@ -385,7 +391,7 @@ class PostgresStore:
                 *_columns([e.key for e in fresh]),
             )
             terms = [
-                (e.key.server, e.key.tool, t, f, sum(e.terms.values()))
+                (e.key.server, e.key.tool, t, f, kept[e.key], sum(e.terms.values()))
                 for e in fresh
                 for t, f in e.terms.items()
             ]
@@ -393,13 +399,14 @@ class PostgresStore:
                 "terms",
                 schema_name="mcphub_search",
                 records=terms,
-                columns=("server", "tool", "term", "frequency", "length"),
+                columns=("server", "tool", "term", "frequency", "tool_id", "length"),
             )
             await self._forget(connection, removed, current)
             await connection.execute(
                 "UPDATE mcphub_search.stats SET (tools, total_length) ="
                 " (SELECT count(*), coalesce(sum(length), 0) FROM mcphub_search.tools)"
             )
+        self._ids.update(kept)
 
     async def _forget(
         self,
@@ -427,19 +434,21 @@ class PostgresStore:
         )
 
     async def rank(self, query: Query) -> Ranking:
-        servers, tools = _columns(query.allowed) if query.allowed is not None else (None, None)
+        arguments: list[object] = [
+            np.asarray(query.vector, dtype=np.float32),
+            list(query.terms),
+            query.min_score,
+            query.limit,
+            lexical.K1,
+            lexical.B,
+            DENSE_WEIGHT,
+        ]
         async with self._connection() as connection:
+            if query.allowed is not None:
+                arguments.append(await self._ids_of(connection, query.allowed))
             rows = await connection.fetch(
                 _RANK_EVERY if query.allowed is None else _RANK_ALLOWED,
-                np.asarray(query.vector, dtype=np.float32),
-                list(query.terms),
-                servers,
-                tools,
-                query.min_score,
-                query.limit,
-                lexical.K1,
-                lexical.B,
-                DENSE_WEIGHT,
+                *arguments,
                 timeout=_TIMEOUT,
             )
         searched = int(rows[0]["searched"]) if rows else 0
@@ -449,6 +458,31 @@ class PostgresStore:
             if r["server"] is not None
         )
         return Ranking(hits, searched)
+
+    async def _ids_of(self, connection: asyncpg.Connection, keys: Collection[ToolKey]) -> list[int]:
+        """The row ids of the tools of ``keys`` that the index holds.
+
+        Known from this hub's own syncs; keys it has not seen (another replica
+        wrote them since) are looked up, so that no allowed tool is left out.
+        """
+        ids: list[int] = []
+        unknown: list[ToolKey] = []
+        for key in keys:  # one pass: thousands of keys per search
+            found = self._ids.get(key)
+            if found is None:
+                unknown.append(key)
+            else:
+                ids.append(found)
+        if unknown:
+            rows = await connection.fetch(
+                "SELECT server, tool, id FROM mcphub_search.tools"
+                " JOIN unnest($1::text[], $2::text[]) AS u(server, tool) USING (server, tool)",
+                *_columns(unknown),
+            )
+            for row in rows:
+                self._ids[ToolKey(row["server"], row["tool"])] = row["id"]
+                ids.append(row["id"])
+        return ids
 
     async def size(self) -> tuple[int, int]:
         async with self._connection() as connection:

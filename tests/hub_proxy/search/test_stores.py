@@ -91,7 +91,8 @@ async def test_an_index_of_the_first_schema_is_migrated_in_place(
     try:
         await connection.execute(
             "DROP TABLE mcphub_search.tool_vectors, mcphub_search.stats;"
-            "ALTER TABLE mcphub_search.terms DROP COLUMN length;"
+            "ALTER TABLE mcphub_search.terms DROP COLUMN length, DROP COLUMN tool_id;"
+            "ALTER TABLE mcphub_search.tools DROP COLUMN id;"
             "DELETE FROM mcphub_search.migrations WHERE version > 1"
         )
     finally:
@@ -140,3 +141,21 @@ async def test_min_score_cuts_the_tail(index: SearchIndex) -> None:
     kept = await index.search("weather forecast", 12, min_score=cut)
     assert [h.key for h in kept.hits] == [h.key for h in every.hits[:3]]
     assert all(hit.score >= cut for hit in kept.hits)
+
+
+async def test_a_replica_filters_by_tools_another_replica_indexed(
+    embedder: LocalEmbedder, postgres: Postgres
+) -> None:
+    await drop_index(postgres.dsn)
+    writer = SearchIndex(PostgresStore(postgres.dsn), embedder)
+    await writer.open()
+    await writer.sync(TOOLS)
+    # This one has synced nothing itself: the allowed tools' rows are not its own.
+    reader = SearchIndex(PostgresStore(postgres.dsn), embedder)
+    await reader.open()
+    allowed = {d.key for d in TOOLS if d.key.server != "gitlab"}
+    ranking = await reader.search("open a ticket in GitLab", 5, allowed=allowed)
+    await writer.close()
+    await reader.close()
+    assert ranking.searched == len(allowed)
+    assert ranking.hits[0].key == ToolKey("github", "create_issue")
