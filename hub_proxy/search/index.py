@@ -3,9 +3,9 @@
 :meth:`SearchIndex.sync` takes every tool the hub publishes now and makes the
 store hold exactly those: texts whose content hash is already embedded are
 reused, only new texts go to the model (each tool's two views, whose mean is
-its vector), removed tools leave.  Syncs are
-serialized (one at a time per index); searches run alongside them and see the
-index before or after a sync, never half of one.
+its vector), removed tools leave.  Syncs are serialized (one at a time per
+index); searches run alongside them and see the index before or after a sync,
+never half of one.
 
 :meth:`SearchIndex.search` embeds the request's intent (see
 :mod:`hub_proxy.search.texts`), takes the request's terms, and lets the store

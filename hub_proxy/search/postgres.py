@@ -464,6 +464,9 @@ class PostgresStore:
 
         Known from this hub's own syncs; keys it has not seen (another replica
         wrote them since) are looked up, so that no allowed tool is left out.
+        An id goes stale only when another replica deletes a tool and writes it
+        again; until this hub's next sync (a minute at most) reads every id
+        afresh, that tool is missing from this hub's results.
         """
         ids: list[int] = []
         unknown: list[ToolKey] = []
