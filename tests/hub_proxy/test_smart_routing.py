@@ -21,7 +21,7 @@ from mcp.shared.exceptions import MCPError
 
 from hub_proxy.search.corpus import load_server
 from tests.hub_proxy.bridge_process import only_text, until
-from tests.hub_proxy.search.test_stores import drop_index
+from tests.hub_proxy.search.databases import drop_index
 from tests.hub_proxy.smart_hub import EVAL_DIR, call_found, write_corpus_config
 from tests.hub_proxy.test_standalone_hub import Hub, connected, start_hub
 from tests.testbed.postgres import Postgres

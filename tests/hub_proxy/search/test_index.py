@@ -23,8 +23,8 @@ from hub_proxy.search.embedding.openai import OpenAIEmbedder
 from hub_proxy.search.memory import MemoryStore
 from hub_proxy.search.postgres import PostgresStore
 from tests.hub_proxy.search.conftest import TOOLS
+from tests.hub_proxy.search.databases import drop_index, fresh_index
 from tests.hub_proxy.search.embeddings_server import embeddings_server
-from tests.hub_proxy.search.test_stores import drop_index
 from tests.testbed.postgres import Postgres
 from tests.testbed.processes import free_port
 
@@ -53,12 +53,10 @@ async def test_a_tool_ranks_by_the_mean_cosine_of_its_two_views(
     embedder: LocalEmbedder, store: type[MemoryStore] | str, request: pytest.FixtureRequest
 ) -> None:
     if store == "postgres":
-        dsn = request.getfixturevalue("postgres").dsn
-        await drop_index(dsn)
-        index = SearchIndex(PostgresStore(dsn), embedder)
+        index = await fresh_index(request.getfixturevalue("postgres").dsn, embedder)
     else:
         index = SearchIndex(MemoryStore(), embedder)
-    await index.open()
+        await index.open()
     await index.sync(TOOLS)
     forecast = TOOLS[5]
     query, *views = await embedder.embed(["forecast for Paris", *forecast.views])

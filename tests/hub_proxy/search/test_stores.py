@@ -15,6 +15,7 @@ from hub_proxy.search.postgres import PostgresStore
 from hub_proxy.search.store import Store
 from hub_proxy.search.texts import ToolKey
 from tests.hub_proxy.search.conftest import TOOLS
+from tests.hub_proxy.search.databases import drop_index, fresh_index
 from tests.testbed.postgres import Postgres
 
 QUERIES = (
@@ -24,14 +25,6 @@ QUERIES = (
     "tell the team on Slack that the build is green",
     "what time is it in Tokyo",
 )
-
-
-async def drop_index(dsn: str) -> None:
-    connection = await asyncpg.connect(dsn)
-    try:
-        await connection.execute("DROP SCHEMA IF EXISTS mcphub_search CASCADE")
-    finally:
-        await connection.close()
 
 
 @pytest.fixture(params=["memory", "postgres"])
@@ -79,13 +72,10 @@ async def test_the_stores_rank_alike(embedder: LocalEmbedder, postgres: Postgres
 async def test_an_index_of_the_first_schema_is_migrated_in_place(
     embedder: LocalEmbedder, postgres: Postgres
 ) -> None:
-    await drop_index(postgres.dsn)
-    store = PostgresStore(postgres.dsn)
-    made = SearchIndex(store, embedder)
-    await made.open()
+    made = await fresh_index(postgres.dsn, embedder)
     await made.sync(TOOLS)
     before = await made.search(QUERIES[1], 5)
-    await store.close()
+    await made.close()
     # Back to what the first migration made, the rows kept: as a hub of that version left it.
     connection = await asyncpg.connect(postgres.dsn)
     try:
@@ -146,9 +136,7 @@ async def test_min_score_cuts_the_tail(index: SearchIndex) -> None:
 async def test_a_replica_filters_by_tools_another_replica_indexed(
     embedder: LocalEmbedder, postgres: Postgres
 ) -> None:
-    await drop_index(postgres.dsn)
-    writer = SearchIndex(PostgresStore(postgres.dsn), embedder)
-    await writer.open()
+    writer = await fresh_index(postgres.dsn, embedder)
     await writer.sync(TOOLS)
     # This one has synced nothing itself: the allowed tools' rows are not its own.
     reader = SearchIndex(PostgresStore(postgres.dsn), embedder)
