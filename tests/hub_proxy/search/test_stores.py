@@ -147,3 +147,12 @@ async def test_a_replica_filters_by_tools_another_replica_indexed(
     await reader.close()
     assert ranking.searched == len(allowed)
     assert ranking.hits[0].key == ToolKey("github", "create_issue")
+
+
+async def test_one_allowed_tool_is_all_a_search_sees(index: SearchIndex) -> None:
+    # The first key in order has the lowest row id in PostgreSQL: every other
+    # tool's id lies past the end of the allowed-tools bitmap.
+    first = min(d.key for d in TOOLS)
+    ranking = await index.search("weather forecast", 5, allowed={first}, min_score=-1.0)
+    assert [hit.key for hit in ranking.hits] == [first]
+    assert ranking.searched == 1
