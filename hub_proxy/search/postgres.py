@@ -12,16 +12,17 @@ Tables:
 
 * ``vectors`` -- one embedding per content hash: a restart, another replica,
   or a tool whose text comes back never embeds that text again;
-* ``tools`` -- one row per ``(server, tool)``: its content hash, length in
-  terms, and when a replica last saw it (``observed_at``, the database's
+* ``tools`` -- one row per ``(server, tool)``: its row id (how a search's
+  allowed tools are named), content hash, length in terms, and when a replica
+  last saw it (``observed_at``, the database's
   clock).  Upserts keep the newest observation, so there is never a second row
   for a tool and the latest text wins;
 * ``terms`` -- the tool's terms and their frequencies, and its length, for
   BM25 (a search reads only the rows of its terms);
 * ``stats`` -- the tool count and total length, BM25's statistics, kept by
   every write: reading them is one row, counting them a scan of every tool;
-* ``tool_vectors`` -- each tool's copy of its hash's vector, so that a search
-  scans one table: joining 10,000 tools to their vectors took 8.5 ms at p50
+* ``tool_vectors`` -- each tool's copy of its hash's vector, by row id, so
+  that a search scans one table: joining 10,000 tools to their vectors took 8.5 ms at p50
   where the scan alone takes 4.8.  ``tools`` stays narrow, so counting a
   caller's allowed tools reads a tenth of the pages.
 
@@ -33,15 +34,17 @@ so the tools of a server that went away while no replica watched do not
 linger.  Rows of tools a replica does not serve never reach its callers
 anyway: searches are filtered to the caller's tools.
 
-Ranking is one SQL statement, the formula of :mod:`hub_proxy.search.ranking`
-and :mod:`hub_proxy.search.lexical` (BM25 statistics over the whole table, the
-maximum for normalization over the allowed rows), exact over every allowed row
--- no approximate index, so it ranks exactly as the in-memory store does.  It
+Ranking is one SQL statement (one for every tool, one for allowed tools), the
+formula of :mod:`hub_proxy.search.ranking` and :mod:`hub_proxy.search.lexical`
+(BM25 statistics over the whole table, the maximum for normalization over the
+allowed rows), exact over every allowed row -- no approximate index, so it
+ranks exactly as the in-memory store does.  It
 fuses only the candidates that can win: the tools with any lexical score (found
 through the terms' index) and the ``limit`` nearest by the dense score alone.
 That is exact: a tool with no lexical score scores ``DENSE_WEIGHT * dense``,
 and ``limit`` nearer tools each score at least that and sort before it.  10,000
-tools rank in under 10 ms at p50 (``tests/benchmarks/search_scale.py``).  Ties
+tools rank in 7 ms at p50, 13 with every one of them allowed
+(``tests/benchmarks/search_scale.py``).  Ties
 sort by server and tool in the C collation, Python's order.
 
 Any database failure is a :class:`~hub_proxy.search.errors.StoreError` naming
