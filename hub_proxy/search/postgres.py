@@ -22,9 +22,9 @@ Tables:
 * ``stats`` -- the tool count and total length, BM25's statistics, kept by
   every write: reading them is one row, counting them a scan of every tool;
 * ``tool_vectors`` -- each tool's copy of its hash's vector, by row id, so
-  that a search scans one table: joining 10,000 tools to their vectors took 8.5 ms at p50
-  where the scan alone takes 4.8.  ``tools`` stays narrow, so counting a
-  caller's allowed tools reads a tenth of the pages.
+  that a search scans one table: joining 10,000 tools to their vectors took
+  8.5 ms at p50 where the scan alone takes 4.8.  ``tools`` stays narrow, so
+  counting a caller's allowed tools reads a tenth of the pages.
 
 Writers are serialized by a transaction-level advisory lock (syncs are rare
 and short), so two replicas never deadlock over the same rows.  A replica
@@ -38,9 +38,9 @@ Ranking is one SQL statement (one for every tool, one for allowed tools), the
 formula of :mod:`hub_proxy.search.ranking` and :mod:`hub_proxy.search.lexical`
 (BM25 statistics over the whole table, the maximum for normalization over the
 allowed rows), exact over every allowed row -- no approximate index, so it
-ranks exactly as the in-memory store does.  It
-fuses only the candidates that can win: the tools with any lexical score (found
-through the terms' index) and the ``limit`` nearest by the dense score alone.
+ranks exactly as the in-memory store does.  It fuses only the candidates that
+can win: the tools with any lexical score (found through the terms' index) and
+the ``limit`` nearest by the dense score alone.
 That is exact: a tool with no lexical score scores ``DENSE_WEIGHT * dense``,
 and ``limit`` nearer tools each score at least that and sort before it.  10,000
 tools rank in 7 ms at p50, 13 with every one of them allowed
