@@ -323,6 +323,7 @@ class PostgresStore:
             yield connection
 
     async def hashes(self) -> dict[ToolKey, str]:
+        # Every sync starts here: the row ids the ranking's filter uses are read afresh too.
         async with self._connection() as connection:
             rows = await connection.fetch(
                 "SELECT server, tool, content_hash, id FROM mcphub_search.tools"
@@ -348,6 +349,7 @@ class PostgresStore:
         current: Collection[ToolKey],
     ) -> None:
         ordered = sorted(changed, key=lambda e: e.key)
+        lengths = {e.key: sum(e.terms.values()) for e in ordered}
         async with self._connection() as connection, connection.transaction():
             await connection.execute("SELECT pg_advisory_xact_lock($1)", _WRITE_LOCK)
             await connection.executemany(
@@ -371,7 +373,7 @@ class PostgresStore:
                 [e.key.server for e in ordered],
                 [e.key.tool for e in ordered],
                 [e.content_hash for e in ordered],
-                [sum(e.terms.values()) for e in ordered],
+                [lengths[e.key] for e in ordered],
             )
             kept = {ToolKey(r["server"], r["tool"]): r["id"] for r in written}
             fresh = [e for e in ordered if e.key in kept]
@@ -395,7 +397,7 @@ class PostgresStore:
                 *_columns([e.key for e in fresh]),
             )
             terms = [
-                (e.key.server, e.key.tool, t, f, kept[e.key], sum(e.terms.values()))
+                (e.key.server, e.key.tool, t, f, kept[e.key], lengths[e.key])
                 for e in fresh
                 for t, f in e.terms.items()
             ]
